@@ -1,0 +1,174 @@
+"""Attention from scratch: softmax, scaled dot-product attention, one head, many heads.
+
+Notebook 03 builds `softmax` and `scaled_dot_product_attention` (a soft dictionary lookup),
+notebook 04 the learned `AttentionHead`, notebook 06 `MultiHeadAttention` (causal, with a KV cache
+used from notebook 07 on). Each is checked against torch's own implementation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
+    """exp(x / T) normalised to sum to 1 along `dim`; the max is subtracted first so exp never overflows."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature}")
+    scaled = x / temperature
+    shifted = scaled - scaled.amax(dim=dim, keepdim=True)
+    exp = shifted.exp()
+    return exp / exp.sum(dim=dim, keepdim=True)
+
+
+def causal_mask(n_queries: int, n_keys: int | None = None, device=None) -> Tensor:
+    """Boolean (n_queries, n_keys) mask, True where a query may look: at its own and earlier positions.
+
+    With a KV cache the queries are the last `n_queries` of `n_keys` positions, hence the offset.
+    """
+    n_keys = n_queries if n_keys is None else n_keys
+    if n_keys < n_queries:
+        raise ValueError(f"n_keys: expected at least n_queries={n_queries}, got {n_keys}")
+    return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril(diagonal=n_keys - n_queries)
+
+
+def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        if t.dim() < 2:
+            raise ValueError(f"{name}: expected at least 2 dimensions (..., length, features), got shape {tuple(t.shape)}")
+    if not q.dim() == k.dim() == v.dim():
+        raise ValueError(f"q, k, v: expected the same number of dimensions, got shapes "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q, k: the last dimensions must match (query and key size), got {tuple(q.shape)} and {tuple(k.shape)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k, v: expected as many keys as values, got {tuple(k.shape)} and {tuple(v.shape)}")
+
+
+def _apply_mask(scores: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return scores
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask: expected a torch.Tensor (bool: True = may attend; float: added to scores), got {type(mask).__name__}")
+    try:
+        torch.broadcast_shapes(mask.shape, scores.shape)
+    except RuntimeError:
+        raise ValueError(f"mask: shape {tuple(mask.shape)} does not broadcast to the scores' shape {tuple(scores.shape)} "
+                         "(..., queries, keys)") from None
+    if mask.dtype == torch.bool:
+        return scores.masked_fill(~mask, float("-inf"))
+    return scores + mask
+
+
+def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """softmax(q kᵀ / √d_k) v, returning `(output, weights)`.
+
+    q: (..., Lq, d_k), k: (..., Lk, d_k), v: (..., Lk, d_v). `mask` broadcasts to (..., Lq, Lk):
+    boolean (True = may attend, as in torch) or additive (0 or -inf added to the scores).
+    """
+    _check_qkv(q, k, v)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    weights = softmax(_apply_mask(scores, mask), dim=-1)
+    return weights @ v, weights
+
+
+class AttentionHead(nn.Module):
+    """One attention head: learned projections W_q, W_k, W_v from d_model to d_head, then attention."""
+
+    def __init__(self, d_model: int, d_head: int, bias: bool = False):
+        super().__init__()
+        for name, value in (("d_model", d_model), ("d_head", d_head)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        self.q_proj = nn.Linear(d_model, d_head, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_head, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_head, bias=bias)
+
+    def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Queries from `x`, keys and values from `context` (default: `x`, self-attention)."""
+        context = x if context is None else context
+        expected = self.q_proj.in_features
+        for name, t in (("x", x), ("context", context)):
+            if t.shape[-1] != expected:
+                raise ValueError(f"{name}: expected last dimension d_model={expected}, got shape {tuple(t.shape)}")
+        return scaled_dot_product_attention(self.q_proj(x), self.k_proj(context), self.v_proj(context), mask)
+
+
+class KVCache:
+    """Keys and values of the positions already seen, so generation computes each token's k, v once."""
+
+    def __init__(self):
+        self.k: Tensor | None = None
+        self.v: Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append the new positions' k, v (batch, heads, new, d_head); return all of them."""
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], dim=-2)
+            self.v = torch.cat([self.v, v], dim=-2)
+        return self.k, self.v
+
+
+class MultiHeadAttention(nn.Module):
+    """n_heads heads of size d_model / n_heads computed as one batched operation, then mixed by W_o.
+
+    `causal=True` lets each position attend only to itself and earlier positions (a GPT decoder).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, causal: bool = False, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        if not isinstance(n_heads, int) or n_heads < 1 or not isinstance(d_model, int) or d_model % n_heads:
+            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, got d_model={d_model!r}, n_heads={n_heads!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.causal, self.dropout = causal, dropout
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def _split(self, t: Tensor) -> Tensor:  # (B, L, d_model) -> (B, heads, L, d_head)
+        return t.view(t.shape[0], t.shape[1], self.n_heads, self.d_head).transpose(1, 2)
+
+    def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None,
+                cache: KVCache | None = None, need_weights: bool = False):
+        """x: (batch, length, d_model). Returns the output, or `(output, weights)` if `need_weights`.
+
+        `need_weights=True` runs our `scaled_dot_product_attention` (to look at the weights);
+        otherwise torch's fused kernel, which notebook 06 shows computes the same thing faster.
+        """
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"x: expected shape (batch, length, d_model={self.d_model}), got {tuple(x.shape)}")
+        context = x if context is None else context
+        q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(context)), self._split(self.v_proj(context))
+        if cache is not None:
+            k, v = cache.update(k, v)
+        plain_causal = self.causal and mask is None and q.shape[-2] == k.shape[-2]
+        if self.causal:
+            causal = causal_mask(q.shape[-2], k.shape[-2], device=x.device)
+            mask = causal if mask is None else (mask & causal if mask.dtype == torch.bool
+                                                else mask.masked_fill(~causal, float("-inf")))
+        dropout = self.dropout if self.training else 0.0
+        weights = None
+        if need_weights:
+            out, weights = scaled_dot_product_attention(q, k, v, mask)
+            if dropout:  # dropout acts on the attention weights, as in torch
+                out = F.dropout(weights, dropout, training=True) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if plain_causal else mask,
+                                                 dropout_p=dropout, is_causal=plain_causal)
+        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.d_model))
+        return (out, weights) if need_weights else out

@@ -1,0 +1,75 @@
+"""Paths and loaders for the files in `data/`, found from any working directory.
+
+Notebooks run from `notebooks/`, tests from the repository root, and a learner may import
+`course_lib` from anywhere: `data_dir()` finds the one `data/` folder that ships with the course.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+ENV_VAR = "COURSE_DATA"
+_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _candidates(start: Path | None = None) -> list[Path]:
+    found = []
+    if os.environ.get(ENV_VAR):
+        found.append(Path(os.environ[ENV_VAR]).expanduser())
+    found.append(_PACKAGE_ROOT / "data")  # the repository this course_lib lives in
+    here = (start or Path.cwd()).resolve()
+    found.extend(parent / "data" for parent in (here, *here.parents))
+    return found
+
+
+def data_dir(start: Path | None = None) -> Path:
+    """The course's `data/` folder: $COURSE_DATA, else beside `course_lib`, else above the cwd."""
+    for candidate in _candidates(start):
+        if (candidate / "README.md").is_file() or (candidate / "LICENSES.md").is_file():
+            return candidate
+    raise FileNotFoundError(
+        "data/: the course's data folder was not found (looked in: "
+        + ", ".join(str(c) for c in dict.fromkeys(_candidates(start)))
+        + "). It ships with the repository: run from a clone of it, or set "
+        f"{ENV_VAR}=/path/to/the/repo/data."
+    )
+
+
+def data_path(name: str) -> Path:
+    """The path of one file in `data/`, checked to exist, with a clear error if it does not."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise TypeError(f"name: expected a file name such as 'fr_en_glossary.tsv', got {type(name).__name__}")
+    path = data_dir() / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"data/{name}: no such file in {path.parent}. It ships with the repository "
+            "(`git checkout -- data/` restores it); files the course builds say in data/README.md "
+            "which command rebuilds them."
+        )
+    return path
+
+
+def read_text(name: str) -> str:
+    """A text file from `data/` as one string (UTF-8)."""
+    return data_path(name).read_text(encoding="utf-8")
+
+
+def read_tsv(name: str) -> list[dict[str, str]]:
+    """A tab-separated file with a header row, as a list of dicts (one per row)."""
+    with data_path(name).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_jsonl(name: str) -> list[dict]:
+    """A JSON-lines file, one object per non-empty line."""
+    rows = []
+    for number, line in enumerate(read_text(name).splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise ValueError(f"data/{name}, line {number}: not valid JSON ({error.msg})") from None
+    return rows

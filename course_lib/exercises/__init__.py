@@ -1,0 +1,85 @@
+"""Checkers for the exercises at the end of each notebook: they say what is wrong, not only "wrong".
+
+Each notebook has a module here (`course_lib.exercises.nb01`, ...) whose functions take the
+learner's answer and return a `Result`. An answer that still raises `NotImplementedError` is
+"not attempted yet", so the exercise cells run (and are checked by nbval) before anyone solves them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted yet"
+_MARK = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "⏳"}
+
+
+class Mismatch(AssertionError):
+    """Raised inside a checker: its message tells the learner what differs and what was expected."""
+
+
+@dataclass(frozen=True)
+class Result:
+    exercise: str
+    status: str
+    detail: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASSED
+
+    def __repr__(self) -> str:
+        return f"{_MARK[self.status]} Exercise {self.exercise}: {self.status}. {self.detail}".rstrip()
+
+    __str__ = __repr__
+
+
+def check(exercise: str, attempt: Callable[[], Any], success: str = "") -> Result:
+    """Run `attempt()`; a `Mismatch` becomes a failed Result with its message, NotImplementedError 'not attempted'."""
+    try:
+        attempt()
+    except NotImplementedError:
+        return Result(exercise, NOT_ATTEMPTED, "Replace the `raise NotImplementedError` with your answer.")
+    except Mismatch as mismatch:
+        return Result(exercise, FAILED, str(mismatch))
+    return Result(exercise, PASSED, success)
+
+
+def expect(condition: bool, message: str) -> None:
+    if not condition:
+        raise Mismatch(message)
+
+
+def expect_equal(actual: Any, expected: Any, what: str) -> None:
+    if actual != expected:
+        raise Mismatch(f"{what}: expected {expected!r}, got {actual!r}.")
+
+
+def expect_close(actual: Any, expected: Any, what: str, tol: float = 1e-5) -> None:
+    """Numbers, or array-likes of the same shape, equal within `tol` (absolute)."""
+    import numpy as np
+
+    try:
+        a = np.asarray(getattr(actual, "detach", lambda: actual)(), dtype=float)
+    except (TypeError, ValueError):
+        raise Mismatch(f"{what}: expected a number or an array, got {type(actual).__name__}.") from None
+    e = np.asarray(getattr(expected, "detach", lambda: expected)(), dtype=float)
+    if a.shape != e.shape:
+        raise Mismatch(f"{what}: expected shape {e.shape}, got shape {a.shape}.")
+    if a.size and not np.all(np.isfinite(a)):
+        raise Mismatch(f"{what}: contains NaN or infinity.")
+    diff = float(np.max(np.abs(a - e))) if a.size else 0.0
+    if not diff <= tol:
+        shown = f"{float(e):.6g}, got {float(a):.6g}" if a.ndim == 0 else f"values within {tol}, largest difference {diff:.3g}"
+        raise Mismatch(f"{what}: expected {shown}.")
+
+
+def expect_type(value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise Mismatch(f"{what}: expected a {names}, got {type(value).__name__}.")
+
+
+__all__ = ["Mismatch", "Result", "check", "expect", "expect_equal", "expect_close", "expect_type",
+           "PASSED", "FAILED", "NOT_ATTEMPTED", "math"]

@@ -1,0 +1,159 @@
+"""Where the code runs and how reproducibly: device, seed, CPU/GPU profile, offline mode, timers.
+
+Every notebook's setup cell calls `set_seed` and `profile()`; importing `course_lib` already
+turns the Hugging Face libraries offline and quiets the loggers that would break nbval.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import random
+import resource
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+PROFILES = ("cpu", "gpu")
+CPU_THREADS = 2  # stored outputs are bit-reproducible only at a fixed thread count
+
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",  # transformers / huggingface_hub never try the network
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TOKENIZERS_PARALLELISM": "false",  # avoids the fork warning on stderr
+    "ANONYMIZED_TELEMETRY": "False",
+    "DO_NOT_TRACK": "1",
+}
+# Loggers that print timestamped lines on stderr at import time (torchao, torch's pytree
+# deprecation notices); nbval compares stderr, so they must stay quiet.
+_NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "transformers", "accelerate", "httpx",
+                  "sentence_transformers", "huggingface_hub", "peft", "trl")
+
+
+def configure_offline() -> None:
+    """Make Hugging Face libraries work from local files only (the course downloads nothing).
+
+    Values already set in the environment are kept, so a learner can still opt in to the Hub.
+    """
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def quiet_noisy_loggers(level: int = logging.ERROR) -> None:
+    """Raise the level of loggers whose import-time chatter breaks nbval comparisons."""
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+def _torch():
+    import torch  # imported lazily: `course_lib.runtime` is usable without torch
+
+    return torch
+
+
+def set_seed(seed: int = 0, threads: int | None = CPU_THREADS) -> None:
+    """Seed Python, NumPy and torch, and fix torch's CPU thread count, so runs repeat bit for bit."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed: expected an int, got {type(seed).__name__} ({seed!r})")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover - numpy is in requirements.txt
+        pass
+    torch = _torch()
+    torch.manual_seed(seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def get_device() -> "torch.device":
+    """The best device here: CUDA, then Apple's MPS, then the CPU."""
+    torch = _torch()
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile() -> str:
+    """`"gpu"` when CUDA is present, else `"cpu"`; the env variable COURSE_PROFILE overrides.
+
+    Notebooks choose their sizes (model width, training steps) from this one value.
+    """
+    wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    has_cuda = _torch().cuda.is_available()
+    if not wanted:
+        return "gpu" if has_cuda else "cpu"
+    if wanted not in PROFILES:
+        raise ValueError(f"COURSE_PROFILE: expected one of {PROFILES}, got {wanted!r}")
+    if wanted == "gpu" and not has_cuda:
+        raise ValueError("COURSE_PROFILE: 'gpu' asked for, but torch sees no CUDA device here; "
+                         "unset it or use COURSE_PROFILE=cpu")
+    return wanted
+
+
+def pick(cpu, gpu):
+    """Choose a setting by profile: `pick(cpu=200, gpu=5000)` is 200 on a laptop, 5000 on a GPU."""
+    return gpu if profile() == "gpu" else cpu
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """Installed versions of the packages a notebook depends on (printed in its setup cell)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if platform.system() == "Darwin" else peak / 1e3
+
+
+@dataclass
+class Timer:
+    """Wall-clock seconds of a block: `with timed() as t: ...; t.seconds`."""
+
+    start: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+
+@contextmanager
+def timed() -> Iterator[Timer]:
+    timer = Timer()
+    try:
+        yield timer
+    finally:
+        timer.seconds = time.perf_counter() - timer.start
+
+
+def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:
+    """Median wall time of `fn()` over `repeat` runs: a noisy shared machine needs medians."""
+    if repeat < 1:
+        raise ValueError(f"repeat: expected >= 1, got {repeat}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]

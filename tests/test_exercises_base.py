@@ -1,0 +1,28 @@
+"""The exercise checkers report passed / failed-with-a-reason / not attempted."""
+
+import numpy as np
+
+from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, check, expect_close, expect_equal
+
+
+def test_an_unsolved_exercise_is_reported_as_not_attempted():
+    def attempt():
+        raise NotImplementedError
+
+    result = check("1", attempt)
+    assert result.status == NOT_ATTEMPTED
+    assert "NotImplementedError" in repr(result)
+
+
+def test_a_wrong_answer_says_what_was_expected_and_what_came():
+    result = check("2", lambda: expect_equal("le cat", "the cat", "translate('le chat')"))
+    assert result.status == FAILED
+    assert "expected 'the cat', got 'le cat'" in result.detail
+
+
+def test_close_numbers_pass_and_far_ones_name_the_difference():
+    assert check("3", lambda: expect_close(np.array([1.0, 2.0]), [1.0, 2.0 + 1e-9], "v")).status == PASSED
+    failed = check("3", lambda: expect_close(np.array([1.0, 2.5]), [1.0, 2.0], "v", tol=1e-3))
+    assert failed.status == FAILED and "largest difference 0.5" in failed.detail
+    shape = check("3", lambda: expect_close(np.zeros(3), np.zeros(2), "v"))
+    assert "expected shape (2,), got shape (3,)" in shape.detail

@@ -1,0 +1,127 @@
+"""Every notebook that exists has the shape STYLE.md asks for; notebooks not written yet are skipped.
+
+Title, learning objectives, a runtime line, a heading for each topic of the course's topic list
+(course_lib.outline), at least three exercises with checkers, a solutions notebook, a recap,
+stored outputs, no stored errors, and execution counts from one top-to-bottom run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from course_lib.outline import NOTEBOOKS, missing_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+IDS = [n.stem for n in NOTEBOOKS]
+
+
+def load(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def headings(cells: list[dict]) -> list[str]:
+    return [line.lstrip("#").strip() for c in cells if c["cell_type"] == "markdown"
+            for line in source(c).splitlines() if line.startswith("#")]
+
+
+def code_cells(cells: list[dict]) -> list[dict]:
+    return [c for c in cells if c["cell_type"] == "code"]
+
+
+def existing(notebook) -> Path:
+    path = NOTEBOOK_DIR / notebook.filename
+    if not path.exists():
+        pytest.skip(f"{notebook.filename} is not written yet")
+    return path
+
+
+def after_heading(cells: list[dict], word: str) -> list[dict]:
+    """The cells from the first heading that contains `word` up to the next heading of that level."""
+    for i, cell in enumerate(cells):
+        text = source(cell)
+        if cell["cell_type"] == "markdown" and re.match(rf"^(#+)\s.*{word}", text, re.I | re.M):
+            level = re.match(rf"^(#+)\s.*{word}", text, re.I | re.M).group(1)
+            rest = []
+            for later in cells[i + 1:]:
+                if later["cell_type"] == "markdown" and re.match(rf"^#{{1,{len(level)}}}\s", source(later)):
+                    break
+                rest.append(later)
+            return rest
+    return []
+
+
+def check_executed_in_one_run(cells: list[dict], name: str) -> None:
+    code = code_cells(cells)
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"{name}: execution counts {counts} are not one top-to-bottom run"
+    errors = [i for i, c in enumerate(code) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert not errors, f"{name}: code cells {errors} stored an error"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_notebook_opens_with_title_objectives_and_runtime_line(notebook):
+    cells = load(existing(notebook))
+    first = source(cells[0])
+    assert cells[0]["cell_type"] == "markdown" and first.startswith("# "), "the first cell is a '# Title' markdown cell"
+    intro = "\n".join(source(c) for c in cells[:3] if c["cell_type"] == "markdown")
+    assert re.search(r"objectives|you will", intro, re.I), "the introduction lists learning objectives"
+    assert re.search(r"runs in about \d+(\.\d+)? min", intro, re.I), "the introduction says 'Runs in about N min ...'"
+    assert re.search(r"gpu", intro, re.I), "the runtime line says what changes on a GPU"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_every_topic_of_the_course_list_has_a_heading(notebook):
+    missing = missing_topics(notebook, headings(load(existing(notebook))))
+    assert not missing, f"{notebook.filename}: no heading names the topic(s) {missing}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_setup_cell_seeds_and_reports_versions(notebook):
+    code = code_cells(load(existing(notebook)))
+    setup = source(code[0])
+    assert "set_seed" in setup, "the first code cell calls set_seed"
+    assert code[0].get("outputs"), "the setup cell prints the versions that matter"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_at_least_three_exercises_with_checkers_and_a_recap(notebook):
+    cells = load(existing(notebook))
+    exercise_cells = after_heading(cells, "exercises")
+    checked = [c for c in code_cells(exercise_cells) if "exercises." in source(c) or "check_" in source(c)]
+    assert len(checked) >= 3, f"an '## Exercises' section with >= 3 checker calls (found {len(checked)})"
+    assert any(re.match(r"^#+\s.*recap", source(c), re.I | re.M) for c in cells if c["cell_type"] == "markdown"), \
+        "a '## Recap' section"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_outputs_are_stored_from_one_clean_run(notebook):
+    cells = load(existing(notebook))
+    code = code_cells(cells)
+    with_output = sum(1 for c in code if c.get("outputs"))
+    assert with_output >= 0.7 * len(code), f"only {with_output} of {len(code)} code cells show something"
+    check_executed_in_one_run(cells, notebook.filename)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=IDS)
+def test_solutions_notebook_exists_and_every_exercise_passes(notebook):
+    existing(notebook)
+    path = NOTEBOOK_DIR / "solutions" / notebook.solutions_filename
+    assert path.exists(), f"solutions notebook {path.relative_to(ROOT)} is missing"
+    cells = load(path)
+    check_executed_in_one_run(cells, path.name)
+    shown = "\n".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                      for c in code_cells(cells) for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    shown += "\n".join("".join(o.get("data", {}).get("text/plain", "")) for c in code_cells(cells)
+                       for o in c.get("outputs", []) if o.get("output_type") in ("execute_result", "display_data"))
+    assert shown.count("✅") >= 3, "the solutions notebook shows at least three passed checkers"
+    assert "❌" not in shown and "⏳" not in shown, "every exercise passes in the solutions notebook"
