@@ -407,3 +407,13 @@ def test_llama_asks_for_setup_without_a_working_driver(machine):
     assert result.returncode == 1
     assert "ec2/setup.sh" in result.stderr
     assert commands(result) == []
+
+
+def test_llama_pins_the_same_torch_as_the_course():
+    """Same torch in both venvs: pip reuses its cached multi-GB CUDA wheel."""
+    requirements = REPO / "requirements.txt"
+    if not requirements.exists():
+        pytest.skip("no requirements.txt in this checkout")
+    course = re.search(r"^torch==(\S+)", requirements.read_text(), re.M)
+    litgpt = re.search(r"LITGPT_PINS=\(torch==(\S+) ", (EC2 / "llama7b.sh").read_text())
+    assert course and litgpt and course.group(1) == litgpt.group(1)
