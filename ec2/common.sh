@@ -122,10 +122,11 @@ trim() {
     printf '%s' "$s"
 }
 
-# Compute capability "8.6" -> 86, so it can be compared as an integer.
-cc_number() {
+# A "major.minor" version, "8.6" or "3.12", as one comparable integer: 806, 312.
+# (Compute capabilities and Python versions have minor numbers below 100.)
+version_number() {
     local major=${1%%.*} minor=${1#*.}
-    printf '%d' "$((10 * major + minor))"
+    printf '%d' "$((100 * major + minor))"
 }
 
 # Free space in whole GB (2^30 bytes) on the filesystem holding $1.

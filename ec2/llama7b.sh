@@ -76,7 +76,7 @@ check_gpu() {
     read_gpu
     ok "GPU: $GPU_NAME, $GPU_MEM_MIB MiB, compute capability $GPU_CC"
     # Ampere (8.0) and newer compute natively in bfloat16; the T4 and V100 do not: float16 there.
-    if (($(cc_number "$GPU_CC") >= 80)); then
+    if (($(version_number "$GPU_CC") >= $(version_number 8.0))); then
         PRECISION=bf16-true
     else
         PRECISION=16-true

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh x86_64 NVIDIA GPU instance (the course uses a g5.2xlarge) for the course:
+# Set up a fresh x86_64 NVIDIA GPU instance running Ubuntu 24.04 (the course uses a g5.2xlarge):
 #   NVIDIA driver (only if missing) -> system packages -> virtual environment
 #   -> requirements.txt (CUDA build of torch) -> torch.cuda check -> Jupyter kernel.
 #
@@ -38,7 +38,7 @@ check_machine() {
     if driver_works; then
         read_gpu
         ok "GPU: $GPU_NAME, $GPU_MEM_MIB MiB, driver $GPU_DRIVER, compute capability $GPU_CC"
-        if (($(cc_number "$GPU_CC") < $(cc_number "$MIN_CC"))); then
+        if (($(version_number "$GPU_CC") < $(version_number "$MIN_CC"))); then
             die "$GPU_NAME has compute capability $GPU_CC; the CUDA build of torch in requirements.txt" \
                 "(CUDA 13) has kernels only for $MIN_CC (Turing) and newer, so the V100 of a p3 instance" \
                 "cannot run it. Use a g5.2xlarge (A10G), g6.xlarge (L4), g6e.xlarge (L40S) or g4dn.2xlarge (T4)."
@@ -53,7 +53,21 @@ check_machine() {
         die "No NVIDIA GPU on this machine: nvidia-smi does not work and lspci lists no NVIDIA device." \
             "Is this a GPU instance type? The course uses a g5.2xlarge (ec2/README.md)."
     fi
+    check_python
     [[ -f $REQUIREMENTS ]] || die "No requirements file at $REQUIREMENTS: run this from a clone of the course repository."
+}
+
+# The pinned packages (numpy 2.4, for one) have no wheels for Python 3.10 (Ubuntu 22.04).
+check_python() {
+    command -v python3 >/dev/null 2>&1 || die "python3 is missing: install it (sudo apt-get install python3)."
+    local version
+    version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if (($(version_number "$version") < $(version_number 3.11))); then
+        die "python3 is $version; the course's pinned packages need Python 3.11 or newer." \
+            "Ubuntu 24.04 (Python 3.12) has it, Ubuntu 22.04 does not: launch an Ubuntu 24.04 AMI" \
+            "(ec2/README.md, 'Launch')."
+    fi
+    ok "Python: python3 is $version"
 }
 
 # Installed but not running: a package or kernel module is there, nvidia-smi fails.
@@ -80,8 +94,8 @@ step_driver() {
     local id version repo
     read -r id version <<<"$(distro)"
     case "$id $version" in
-        "ubuntu 22.04" | "ubuntu 24.04") repo=ubuntu${version/./} ;;
-        *) die "No NVIDIA driver, and automatic installation supports only Ubuntu 22.04 and 24.04 (this is $id $version)." \
+        "ubuntu 24.04") repo=ubuntu2404 ;;
+        *) die "No NVIDIA driver, and automatic installation supports only Ubuntu 24.04 (this is $id $version)." \
             "Launch a Deep Learning AMI, which has the driver already (ec2/README.md, 'Launch')." ;;
     esac
     require_free_gb "$MIN_FREE_GB" / "the NVIDIA driver and the course's packages"
@@ -125,10 +139,6 @@ step_venv() {
     if [[ -x $VENV/bin/python ]]; then
         ok "exists"
         return
-    fi
-    command -v python3 >/dev/null 2>&1 || die "python3 is missing: install it (sudo apt-get install python3)."
-    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-        die "python3 is older than 3.10: the course needs Python 3.10 or newer (Ubuntu 22.04 or 24.04 have it)."
     fi
     require_free_gb "$MIN_FREE_GB" "$(nearest_dir "$VENV")" "the virtual environment and the CUDA build of torch"
     run python3 -m venv "$VENV"

@@ -47,6 +47,7 @@ class FakeMachine:
     packages: set = field(default_factory=lambda: {"python3-venv", "build-essential"})
     nvidia_module: bool = False      # `modinfo nvidia` finds a module
     distro: tuple = ("Ubuntu", "24.04")
+    python: str = "3.12"             # what python3 reports
 
     def __post_init__(self) -> None:
         self.bin = self.root / "bin"
@@ -104,7 +105,8 @@ class FakeMachine:
             'esac\n')
         self.venv_python.chmod(0o755)
         # python3 answers the version check (a read) and records only venv creation.
-        self.stub("python3", 'if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin";'
+        self.stub("python3", f'if [ "$1" = -c ]; then echo {self.python}; exit; fi;'
+                             ' if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin";'
                              f' cp "{self.venv_python}" "$3/bin/python";'
                              f' printf "%s\\n" "python3 $*" >> "{self.log}"; fi')
 
@@ -188,6 +190,13 @@ def test_setup_refuses_a_gpu_older_than_turing(machine):
     result = machine(gpu=V100).run("setup.sh")
     assert result.returncode == 1
     assert "compute capability 7.0" in result.stderr and "7.5" in result.stderr
+    assert commands(result) == []
+
+
+def test_setup_refuses_a_python_older_than_3_11_before_touching_the_driver(machine):
+    result = machine(python="3.10", driver="missing", packages=set()).run("setup.sh")
+    assert result.returncode == 1
+    assert "python3 is 3.10" in result.stderr and "Ubuntu 24.04" in result.stderr
     assert commands(result) == []
 
 
