@@ -73,3 +73,30 @@ def highlighted_translation(lookups) -> RichText:
                       for how, c in _LOOKUP_COLOURS.items())
     html = f'<div>{"".join(cells) or "<i>(no words)</i>"}</div><div style="font-size:80%">{legend}</div>'
     return RichText(html, " ".join(plain) or "(no words)")
+
+
+def explore_plot(fn: Callable[..., Any], static: dict[str, Any], **controls):
+    """Like `explore`, for an `fn` that draws (plt.show()) or prints: the static view, then a widget
+    that calls `fn` only when a control changes (notebooks 03, 04).
+
+    `ipywidgets.interactive` calls `fn` as soon as it is built; a headless run (nbval) sees what that
+    call draws as extra cell outputs and fails the comparison. Here the controls start at `static`,
+    the widget stays empty until a control moves, and the stored output is the static view alone.
+    """
+    import ipywidgets
+    from IPython.display import display
+
+    unknown = set(static) - set(controls)
+    if unknown:
+        raise ValueError(f"static: settings {sorted(unknown)} have no control; controls are {sorted(controls)}")
+    print("Static view (" + ", ".join(f"{k}={v!r}" for k, v in static.items()) + "):")
+    result = fn(**static)
+    if result is not None:
+        display(result)
+    widget = ipywidgets.interactive(fn, {"manual": True}, **controls)  # manual: no call while building
+    for control in widget.kwargs_widgets:
+        if control._kwarg in static:
+            control.value = static[control._kwarg]
+        control.observe(widget.update, names="value")  # then live: redraw on every change
+    widget.manual_button.layout.display = "none"
+    return widget
