@@ -83,6 +83,8 @@ def explore_plot(fn: Callable[..., Any], static: dict[str, Any], **controls):
     call draws as extra cell outputs and fails the comparison. Here the controls start at `static`,
     the widget stays empty until a control moves, and the stored output is the static view alone.
     """
+    import inspect
+
     import ipywidgets
     from IPython.display import display
 
@@ -93,7 +95,14 @@ def explore_plot(fn: Callable[..., Any], static: dict[str, Any], **controls):
     result = fn(**static)
     if result is not None:
         display(result)
-    widget = ipywidgets.interactive(fn, {"manual": True}, **controls)  # manual: no call while building
+
+    def live(**settings):  # what fn returns is shown too (interactive alone would drop it)
+        shown = fn(**settings)
+        if shown is not None:
+            display(shown)
+
+    live.__signature__ = inspect.signature(fn)
+    widget = ipywidgets.interactive(live, {"manual": True}, **controls)  # manual: no call while building
     for control in widget.kwargs_widgets:
         if control._kwarg in static:
             control.value = static[control._kwarg]

@@ -20,3 +20,10 @@ def test_the_function_runs_once_for_the_static_view_and_again_on_each_change(cap
 def test_a_static_setting_without_a_control_is_refused():
     with pytest.raises(ValueError, match=r"static: settings \['speed'\] have no control"):
         explore_plot(lambda query: None, static={"speed": 1}, query=["cat"])
+
+
+def test_a_returned_value_is_shown_when_a_control_moves(capsys):
+    widget = explore_plot(lambda word: f"<{word}>", static={"word": "chat"}, word=["chat", "chien"])
+    capsys.readouterr()
+    widget.kwargs_widgets[0].value = "chien"
+    assert "<chien>" in capsys.readouterr().out  # outside a kernel, display() prints it
