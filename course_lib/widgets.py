@@ -32,3 +32,31 @@ def explore(fn: Callable[..., Any], static: dict[str, Any], **controls):
         if name in static and hasattr(child, "value"):
             child.value = static[name]
     return widget
+
+
+# --- Notebook 05: the tokens of a text, coloured ----------------------------------------------
+TOKEN_COLOURS = ("#fde2e4", "#cde7f0", "#d8f3dc", "#fff1c1", "#e4d9f5", "#ffd8be")
+
+
+def colored_tokens(pieces: list[str], title: str = ""):
+    """An HTML view of a text cut into tokens, one background colour per token (spaces shown as ·, newlines as ↵).
+
+    Below the colours the same pieces are written as plain text separated by |, for readers whose
+    viewer strips styles. Returns an `IPython.display.HTML`; notebook 05 shows it for typed text.
+    """
+    import html
+
+    from IPython.display import HTML
+
+    if isinstance(pieces, str) or not all(isinstance(p, str) for p in pieces):
+        raise TypeError("pieces: expected a list of str (the text of each token)")
+    spans = []
+    for k, piece in enumerate(pieces):
+        shown = html.escape(piece.replace(" ", "·").replace("\n", "↵\n"))
+        spans.append(f'<span style="background:{TOKEN_COLOURS[k % len(TOKEN_COLOURS)]};padding:1px 0;'
+                     f'border-right:1px solid #999">{shown}</span>')
+    plain = html.escape("|".join(p.replace("\n", "↵") for p in pieces))
+    head = f"<b>{html.escape(title)}</b> " if title else ""
+    return HTML(f'<div style="font-family:monospace;white-space:pre-wrap;line-height:1.8">{head}'
+                f'{len(pieces)} tokens, {sum(len(p) for p in pieces)} characters<br>{"".join(spans)}'
+                f'<br><span style="color:#666">{plain}</span></div>')
