@@ -95,7 +95,7 @@ def colored_tokens(pieces: list[str], title: str = "") -> RichText:
         spans.append(f'<span style="background:{TOKEN_COLOURS[k % len(TOKEN_COLOURS)]};padding:1px 0;'
                      f'border-right:1px solid #999">{shown}</span>')
     plain = "|".join(p.replace("\n", "↵") for p in pieces)
-    summary = f"{len(pieces)} tokens, {sum(len(p) for p in pieces)} characters"
+    summary = f"{len(pieces)} tokens"
     head = f"<b>{html.escape(title)}</b> " if title else ""
     return RichText(f'<div style="font-family:monospace;white-space:pre-wrap;line-height:1.8">{head}'
                     f'{summary}<br>{"".join(spans)}<br><span style="color:#666">{html.escape(plain)}</span></div>',
