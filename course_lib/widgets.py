@@ -85,3 +85,30 @@ def explore(fn: Callable[..., Any], static: dict[str, Any], **controls):
         control.observe(widget.update, names="value")  # then live: redraw on every change
     widget.manual_button.layout.display = "none"
     return widget
+
+
+# --- Notebook 05: the tokens of a text, coloured ----------------------------------------------
+TOKEN_COLOURS = ("#fde2e4", "#cde7f0", "#d8f3dc", "#fff1c1", "#e4d9f5", "#ffd8be")
+
+
+def colored_tokens(pieces: list[str], title: str = "") -> RichText:
+    """A text cut into tokens as HTML, one background colour per token (spaces shown as ·, newlines as ↵).
+
+    Below the colours, and as the plain-text view, the same pieces are separated by |, for readers
+    whose viewer strips styles. Notebook 05 shows it for typed text.
+    """
+    import html
+
+    if isinstance(pieces, str) or not all(isinstance(p, str) for p in pieces):
+        raise TypeError("pieces: expected a list of str (the text of each token)")
+    spans = []
+    for k, piece in enumerate(pieces):
+        shown = html.escape(piece.replace(" ", "·").replace("\n", "↵\n"))
+        spans.append(f'<span style="background:{TOKEN_COLOURS[k % len(TOKEN_COLOURS)]};padding:1px 0;'
+                     f'border-right:1px solid #999">{shown}</span>')
+    plain = "|".join(p.replace("\n", "↵") for p in pieces)
+    summary = f"{len(pieces)} tokens"
+    head = f"<b>{html.escape(title)}</b> " if title else ""
+    return RichText(f'<div style="font-family:monospace;white-space:pre-wrap;line-height:1.8">{head}'
+                    f'{summary}<br>{"".join(spans)}<br><span style="color:#666">{html.escape(plain)}</span></div>',
+                    (f"{title}: " if title else "") + f"{summary}\n{plain}")
