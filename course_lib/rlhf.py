@@ -1,0 +1,180 @@
+"""RLHF from scratch: a reward model learned from human comparisons, then PPO against it.
+
+Notebook 08 builds the three steps of the InstructGPT recipe (Ouyang et al., 2022; Stiennon et al.,
+2020) on the tiny GPT: (1) people compare two answers, (2) a reward model learns to score the one
+they chose higher (`pairwise_loss`), (3) the policy is optimised with PPO (Schulman et al., 2017:
+`ppo_clip_loss`, `value_loss`, `gae`) while a per-token KL penalty keeps it near the frozen SFT
+model (`kl_penalized_rewards`). Each piece is a small function tested on hand-computed cases.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _tensor(name: str, value) -> Tensor:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+def _same_shape(**tensors: Tensor) -> None:
+    shapes = {name: tuple(_tensor(name, t).shape) for name, t in tensors.items()}
+    if len(set(shapes.values())) > 1:
+        raise ValueError("expected tensors of the same shape, got " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+
+
+# --- step 2: the reward model --------------------------------------------------------------------
+
+def pairwise_loss(r_chosen: Tensor, r_rejected: Tensor) -> Tensor:
+    """−log σ(r_chosen − r_rejected), averaged: small when the chosen answer scores higher.
+
+    The Bradley-Terry loss of Stiennon et al. (2020): only the difference of the two rewards matters.
+    """
+    _same_shape(r_chosen=r_chosen, r_rejected=r_rejected)
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def preference_accuracy(r_chosen: Tensor, r_rejected: Tensor) -> float:
+    """Fraction of pairs where the reward model ranks the chosen answer above the rejected one."""
+    _same_shape(r_chosen=r_chosen, r_rejected=r_rejected)
+    return (r_chosen > r_rejected).float().mean().item()
+
+
+def model_logits(model: nn.Module, ids: Tensor) -> Tensor:
+    """Logits (batch, time, vocab) from a course GPT (tensor or tuple output) or a Hugging Face model."""
+    out = model(ids)
+    if isinstance(out, tuple):
+        out = out[0]
+    return getattr(out, "logits", out)
+
+
+class ScalarHead(nn.Module):
+    """A language model with a second head: one number per position, read from the hidden states.
+
+    The hidden states are what enters the model's output layer (`head_name`, 'lm_head' in the course
+    GPT and in Hugging Face models), captured with a forward pre-hook, so any such model works.
+    As a reward model, the number at the last token is the score; as PPO's value head, each number
+    estimates the reward still to come. `forward` returns (logits, scalars of shape (batch, time)).
+    """
+
+    def __init__(self, body: nn.Module, d_model: int, head_name: str = "lm_head"):
+        super().__init__()
+        if not hasattr(body, head_name):
+            children = [name for name, _ in body.named_children()]
+            raise ValueError(f"head_name: the model has no submodule {head_name!r}; its children are {children}")
+        self.body = body
+        self.scalar = nn.Linear(d_model, 1)
+        nn.init.zeros_(self.scalar.weight)
+        nn.init.zeros_(self.scalar.bias)
+        self._hidden: Tensor | None = None
+        getattr(body, head_name).register_forward_pre_hook(self._keep_hidden)
+
+    def _keep_hidden(self, module, inputs):
+        self._hidden = inputs[0]
+
+    def forward(self, ids: Tensor) -> tuple[Tensor, Tensor]:
+        logits = model_logits(self.body, ids)
+        hidden, self._hidden = self._hidden, None
+        return logits, self.scalar(hidden).squeeze(-1)
+
+    def score(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """The reward of each sequence: the scalar at its last real token (`lengths` counts tokens)."""
+        _, scalars = self(ids)
+        last = (_tensor("lengths", lengths).to(scalars.device) - 1).clamp(min=0)
+        return scalars.gather(1, last[:, None]).squeeze(1)
+
+
+# --- step 3: PPO with a KL penalty -------------------------------------------------------------
+
+def token_logprobs(logits: Tensor, ids: Tensor) -> Tensor:
+    """log p(ids[:, t+1] | ids[:, :t+1]) for every t: shape (batch, time − 1), aligned with ids[:, 1:]."""
+    if logits.shape[:2] != ids.shape:
+        raise ValueError(f"logits, ids: expected logits (batch, time, vocab) over ids (batch, time), "
+                         f"got {tuple(logits.shape)} and {tuple(ids.shape)}")
+    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    return logp.gather(2, ids[:, 1:, None]).squeeze(2)
+
+
+def masked_mean(values: Tensor, mask: Tensor, dim: int | None = None) -> Tensor:
+    """Mean of `values` where `mask` is 1 (prompt and padding positions count for nothing)."""
+    _same_shape(values=values, mask=mask)
+    mask = mask.to(values.dtype)
+    if dim is None:
+        return (values * mask).sum() / mask.sum().clamp(min=1)
+    return (values * mask).sum(dim) / mask.sum(dim).clamp(min=1)
+
+
+def whiten(values: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
+    """(x − mean) / std over the masked positions: PPO's usual advantage normalisation."""
+    mean = masked_mean(values, mask)
+    var = masked_mean((values - mean) ** 2, mask)
+    return (values - mean) * torch.rsqrt(var + eps) * mask
+
+
+def kl_penalized_rewards(scores: Tensor, logp: Tensor, ref_logp: Tensor, mask: Tensor,
+                         beta: float) -> tuple[Tensor, Tensor]:
+    """Per-token rewards: −β·(log π − log π_ref) on every response token, plus the reward model's score
+    on the last one (InstructGPT's objective). Returns (rewards, kl), both (batch, time).
+
+    `kl` is the per-token estimate log π(a) − log π_ref(a); summed over a response it estimates
+    KL(π ‖ π_ref), how far the policy has drifted from the SFT model.
+    """
+    _same_shape(logp=logp, ref_logp=ref_logp, mask=mask)
+    if scores.shape != logp.shape[:1]:
+        raise ValueError(f"scores: expected one score per sequence, shape ({logp.shape[0]},), got {tuple(scores.shape)}")
+    if beta < 0:
+        raise ValueError(f"beta: expected a KL coefficient >= 0, got {beta}")
+    mask = mask.to(logp.dtype)
+    kl = (logp - ref_logp) * mask
+    rewards = -beta * kl
+    positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+    last = (positions * mask).argmax(dim=1)  # index of each response's last token
+    rewards[torch.arange(mask.shape[0]), last] += scores.to(rewards.dtype)
+    return rewards * mask, kl
+
+
+def gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0,
+        lam: float = 0.95) -> tuple[Tensor, Tensor]:
+    """Generalized advantage estimation over the masked (response) positions: (advantages, returns).
+
+    δ_t = r_t + γ·V_{t+1} − V_t and A_t = δ_t + γλ·A_{t+1}; the value after a response's last token is 0.
+    Returns = advantages + values, the targets of the value head.
+    """
+    _same_shape(rewards=rewards, values=values, mask=mask)
+    if not (0 <= gamma <= 1 and 0 <= lam <= 1):
+        raise ValueError(f"gamma, lam: expected values in [0, 1], got {gamma} and {lam}")
+    mask = mask.to(values.dtype)
+    values = values * mask
+    advantages = torch.zeros_like(values)
+    running = torch.zeros_like(values[:, 0])
+    for t in reversed(range(values.shape[1])):
+        next_value = values[:, t + 1] if t + 1 < values.shape[1] else torch.zeros_like(running)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        running = (delta + gamma * lam * running) * mask[:, t]
+        advantages[:, t] = running
+    return advantages, (advantages + values) * mask
+
+
+def ppo_clip_loss(logp: Tensor, old_logp: Tensor, advantages: Tensor, mask: Tensor,
+                  clip: float = 0.2) -> Tensor:
+    """PPO's clipped surrogate, negated to minimise: −mean(min(ρ·A, clip(ρ, 1−ε, 1+ε)·A)), ρ = π/π_old.
+
+    The clip removes the incentive to move the probability ratio beyond 1 ± ε in one batch, so
+    several epochs of minibatch updates can reuse the same samples (Schulman et al., 2017).
+    """
+    _same_shape(logp=logp, old_logp=old_logp, advantages=advantages, mask=mask)
+    if not clip > 0:
+        raise ValueError(f"clip: expected a positive epsilon such as 0.2, got {clip}")
+    ratio = torch.exp(logp - old_logp)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1 - clip, 1 + clip) * advantages
+    return -masked_mean(torch.minimum(unclipped, clipped), mask)
+
+
+def value_loss(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
+    """½·mean((V − R)²) over the response tokens: the value head learns to predict the return."""
+    _same_shape(values=values, returns=returns, mask=mask)
+    return 0.5 * masked_mean((values - returns) ** 2, mask)
