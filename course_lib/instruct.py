@@ -24,7 +24,7 @@ from torch import Tensor
 
 # --- the prompt template -------------------------------------------------------------------------
 
-END = "### End"
+END = "<|endoftext|>"  # the tokenizer's special token: one id, so generation can stop on it
 TEMPLATE = "### Instruction:\n{instruction}\n\n### Response:\n"
 IGNORE_INDEX = -100  # cross_entropy's ignore_index: positions that do not count in the loss
 
@@ -37,8 +37,8 @@ def format_prompt(instruction: str) -> str:
 
 
 def format_example(instruction: str, response: str) -> str:
-    """Prompt + answer + the end marker that teaches the model when to stop."""
-    return format_prompt(instruction) + response.strip() + "\n" + END + "\n"
+    """Prompt + answer + the end-of-text token that teaches the model when to stop."""
+    return format_prompt(instruction) + response.strip() + END
 
 
 def sft_example(tokenizer, instruction: str, response: str, context_length: int) -> tuple[list[int], list[int]]:
@@ -50,7 +50,7 @@ def sft_example(tokenizer, instruction: str, response: str, context_length: int)
     prompt = tokenizer.encode(format_prompt(instruction))
     full = tokenizer.encode(format_example(instruction, response))
     if full[:len(prompt)] != prompt:  # BPE may merge across the boundary; fall back to separate encoding
-        full = prompt + tokenizer.encode(response.strip() + "\n" + END + "\n")
+        full = prompt + tokenizer.encode(response.strip() + END)
     full = full[:context_length + 1]
     inputs, targets = full[:-1], full[1:]
     targets = [IGNORE_INDEX if i < len(prompt) - 1 else t for i, t in enumerate(targets)]

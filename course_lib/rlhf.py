@@ -178,3 +178,20 @@ def value_loss(values: Tensor, returns: Tensor, mask: Tensor) -> Tensor:
     """½·mean((V − R)²) over the response tokens: the value head learns to predict the return."""
     _same_shape(values=values, returns=returns, mask=mask)
     return 0.5 * masked_mean((values - returns) ** 2, mask)
+
+
+# --- the library route's loss: DPO ----------------------------------------------------------------
+
+def dpo_loss(chosen_logp: Tensor, rejected_logp: Tensor, ref_chosen_logp: Tensor, ref_rejected_logp: Tensor,
+             beta: float = 0.1) -> Tensor:
+    """Direct preference optimisation (Rafailov et al., 2023): the reward model's pairwise loss with the
+    reward r = β·(log π(answer) − log π_ref(answer)) implied by the policy itself.
+
+    Arguments are summed log-probabilities of whole answers, one per pair. The same KL-regularised
+    objective PPO climbs step by step is solved in closed form, so no reward model and no sampling.
+    """
+    _same_shape(chosen_logp=chosen_logp, rejected_logp=rejected_logp, ref_chosen_logp=ref_chosen_logp,
+                ref_rejected_logp=ref_rejected_logp)
+    if not beta > 0:
+        raise ValueError(f"beta: expected a positive number such as 0.1, got {beta}")
+    return pairwise_loss(beta * (chosen_logp - ref_chosen_logp), beta * (rejected_logp - ref_rejected_logp))

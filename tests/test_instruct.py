@@ -23,9 +23,9 @@ def test_the_loss_mask_covers_the_prompt_and_grades_only_the_answer():
     tok = CharTokenizer()
     inputs, targets = instruct.sft_example(tok, "Say hi", "hi", context_length=200)
     prompt = instruct.format_prompt("Say hi")
-    assert tok.decode(inputs) + "\n" == instruct.format_example("Say hi", "hi")
+    assert tok.decode(inputs) + instruct.END[-1] == instruct.format_example("Say hi", "hi")
     graded = [t for t in targets if t != instruct.IGNORE_INDEX]
-    assert tok.decode(graded) == "hi\n" + instruct.END + "\n"
+    assert tok.decode(graded) == "hi" + instruct.END
     assert targets.count(instruct.IGNORE_INDEX) == len(prompt) - 1  # every prompt position after the first
 
 
@@ -37,7 +37,7 @@ def test_a_batch_pads_inputs_and_ignores_padding_in_the_targets():
 
 
 def test_cut_answer_stops_at_the_end_marker_or_the_next_heading():
-    assert instruct.cut_answer("def f():\n    return 1\n### End\nmore") == "def f():\n    return 1"
+    assert instruct.cut_answer("def f():\n    return 1<|endoftext|>more") == "def f():\n    return 1"
     assert instruct.cut_answer("x = 1\n### Instruction:\nnext") == "x = 1"
 
 

@@ -165,3 +165,13 @@ def test_whiten_gives_zero_mean_unit_variance_on_the_masked_positions():
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_dpo_loss_is_the_pairwise_loss_on_implicit_rewards_and_log2_at_the_start():
+    chosen, rejected = torch.tensor([-10.0, -4.0]), torch.tensor([-12.0, -3.0])
+    ref_chosen, ref_rejected = torch.tensor([-11.0, -4.0]), torch.tensor([-11.0, -4.0])
+    # implicit rewards 0.1*(1, 0) and 0.1*(-1, 1): margins 0.2 and -0.1
+    by_hand = (math.log(1 + math.exp(-0.2)) + math.log(1 + math.exp(0.1))) / 2
+    assert rlhf.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=0.1).item() == pytest.approx(by_hand, rel=1e-6)
+    # before any update the policy is the reference: every margin is 0 and the loss is log 2 (TRL's first logged loss)
+    assert rlhf.dpo_loss(chosen, rejected, chosen, rejected).item() == pytest.approx(math.log(2))
