@@ -9,6 +9,8 @@ model (`kl_penalized_rewards`). Each piece is a small function tested on hand-co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -195,3 +197,92 @@ def dpo_loss(chosen_logp: Tensor, rejected_logp: Tensor, ref_chosen_logp: Tensor
     if not beta > 0:
         raise ValueError(f"beta: expected a positive number such as 0.1, got {beta}")
     return pairwise_loss(beta * (chosen_logp - ref_chosen_logp), beta * (rejected_logp - ref_rejected_logp))
+
+
+# --- step 3 assembled: one PPO iteration ------------------------------------------------------------
+
+@dataclass
+class PPOConfig:
+    """Settings of `ppo_step`. beta = 0 turns the KL penalty off (and lets the policy hack the reward)."""
+
+    samples_per_prompt: int = 4
+    max_new_tokens: int = 32
+    temperature: float = 1.0
+    beta: float = 0.1
+    clip: float = 0.2
+    gamma: float = 1.0
+    lam: float = 0.95
+    epochs: int = 2
+    vf_coef: float = 0.5
+    grad_clip: float = 1.0
+
+
+def response_mask(ids: Tensor, prompt_lengths: Tensor, eos_id: int | None) -> Tensor:
+    """1 on each generated token up to and including the first `eos_id` after the prompt, else 0.
+
+    Shape (batch, time − 1), aligned with `token_logprobs` (position t scores token t + 1).
+    """
+    positions = torch.arange(1, ids.shape[1], device=ids.device)[None, :]
+    generated = positions >= prompt_lengths[:, None]
+    if eos_id is None:
+        return generated.long()
+    is_eos = (ids[:, 1:] == eos_id) & generated
+    eos_before = (is_eos.long().cumsum(dim=1) - is_eos.long()) > 0  # an EOS strictly earlier
+    return (generated & ~eos_before).long()
+
+
+def rollout(policy: ScalarHead, prompts: list[list[int]], config: PPOConfig, eos_id: int | None,
+            pad_id: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Sample `samples_per_prompt` answers per prompt with the policy's body (`.generate`).
+
+    Returns (ids padded on the right, prompt lengths, response mask).
+    """
+    rows, prompt_lengths = [], []
+    for prompt in prompts:
+        start = torch.tensor([prompt] * config.samples_per_prompt, dtype=torch.long)
+        out = policy.body.generate(start, config.max_new_tokens, temperature=config.temperature,
+                                   generator=generator, eos_id=eos_id)
+        rows.extend(out.tolist())
+        prompt_lengths += [len(prompt)] * config.samples_per_prompt
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = torch.tensor(row)
+    lengths = torch.tensor(prompt_lengths)
+    return ids, lengths, response_mask(ids, lengths, eos_id)
+
+
+def ppo_step(policy: ScalarHead, reference: nn.Module, reward_fn, prompts: list[list[int]],
+             optimizer: torch.optim.Optimizer, config: PPOConfig, eos_id: int | None = None, pad_id: int = 0,
+             generator: torch.Generator | None = None) -> dict[str, float]:
+    """One PPO iteration: sample answers, score them, give each token its KL-penalised reward, estimate
+    advantages with GAE, then `epochs` passes of the clipped objective plus the value loss.
+
+    `reward_fn(ids, lengths)` scores each whole sequence (`lengths` counts its tokens up to its last
+    answer token); `reference` is the frozen SFT model. Returns the batch's mean score, mean KL per
+    answer, mean answer length and the last losses.
+    """
+    ids, prompt_lengths, mask = rollout(policy, prompts, config, eos_id, pad_id, generator)
+    lengths = prompt_lengths + mask.sum(dim=1)
+    with torch.no_grad():
+        logits, scalars = policy(ids)
+        old_logp = token_logprobs(logits, ids)
+        old_values = scalars[:, :-1]
+        ref_logp = token_logprobs(model_logits(reference, ids), ids)
+        scores = reward_fn(ids, lengths).float()
+        rewards, kl = kl_penalized_rewards(scores, old_logp, ref_logp, mask, config.beta)
+        advantages, returns = gae(rewards, old_values, mask, config.gamma, config.lam)
+        advantages = whiten(advantages, mask)
+    for _ in range(config.epochs):
+        logits, scalars = policy(ids)
+        logp = token_logprobs(logits, ids)
+        policy_loss = ppo_clip_loss(logp, old_logp, advantages, mask, config.clip)
+        v_loss = value_loss(scalars[:, :-1], returns, mask)
+        loss = policy_loss + config.vf_coef * v_loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
+        optimizer.step()
+    return {"score": scores.mean().item(), "kl": kl.sum(dim=1).mean().item(),
+            "length": mask.sum(dim=1).float().mean().item(), "policy_loss": policy_loss.item(),
+            "value_loss": v_loss.item()}

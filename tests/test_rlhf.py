@@ -175,3 +175,40 @@ def test_dpo_loss_is_the_pairwise_loss_on_implicit_rewards_and_log2_at_the_start
     assert rlhf.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, beta=0.1).item() == pytest.approx(by_hand, rel=1e-6)
     # before any update the policy is the reference: every margin is 0 and the loss is log 2 (TRL's first logged loss)
     assert rlhf.dpo_loss(chosen, rejected, chosen, rejected).item() == pytest.approx(math.log(2))
+
+
+# --- the assembled PPO iteration -------------------------------------------------------------------
+
+def test_response_mask_covers_the_answer_up_to_and_including_the_first_eos():
+    ids = torch.tensor([[5, 6, 1, 2, 9, 3, 9],    # prompt of 2, answer 1 2 <eos=9>, then junk
+                        [5, 6, 7, 1, 1, 1, 1]])   # prompt of 3, answer never ends
+    mask = rlhf.response_mask(ids, torch.tensor([2, 3]), eos_id=9)
+    # position t scores token t+1: tokens 1..6 of row 0 are 6 | 1 2 9 | 3 9
+    torch.testing.assert_close(mask, torch.tensor([[0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1]]))
+
+
+def test_ppo_raises_the_reward_of_a_toy_policy_and_kl_keeps_it_closer_to_the_reference():
+    import copy
+
+    from course_lib.model import GPT, GPTConfig
+
+    def reward_fn(ids, lengths):  # "people like the token 3": the fraction of answer tokens that are 3
+        answer = ids[:, 2:]
+        return (answer == 3).float().mean(dim=1)
+
+    def run(beta):
+        torch.manual_seed(0)
+        sft = GPT(GPTConfig(vocab_size=8, context_length=16, d_model=16, n_layers=1, n_heads=2))
+        policy = rlhf.ScalarHead(copy.deepcopy(sft), d_model=16)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=3e-3)
+        config = rlhf.PPOConfig(samples_per_prompt=8, max_new_tokens=6, beta=beta, epochs=2)
+        generator = torch.Generator().manual_seed(0)
+        stats = [rlhf.ppo_step(policy, sft, reward_fn, [[1, 2], [2, 1]], optimizer, config, generator=generator)
+                 for _ in range(30)]
+        return stats
+
+    free, kept = run(beta=0.0), run(beta=1.0)
+    first, last = sum(s["score"] for s in free[:5]) / 5, sum(s["score"] for s in free[-5:]) / 5
+    assert last > first + 0.3, (first, last)
+    assert free[-1]["kl"] > kept[-1]["kl"]  # the penalty holds the policy nearer the SFT model
+    assert all(s["length"] == 6 for s in free)  # no eos given: every answer uses all its tokens
