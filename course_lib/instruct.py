@@ -80,6 +80,40 @@ def cut_answer(text: str) -> str:
     return text.strip()
 
 
+def end_id(tokenizer) -> int | None:
+    """The id of the end-of-text token, if `END` is one token for this tokenizer."""
+    ids = tokenizer.encode(END)
+    return ids[0] if len(ids) == 1 else None
+
+
+def generate(model, tokenizer, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0,
+             generator: torch.Generator | None = None, stop_at_end: bool = True) -> str:
+    """The text `model` writes after `prompt` (greedy by default), without the prompt."""
+    ids = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long)
+    room = model.config.context_length - ids.shape[1]
+    out = model.generate(ids, min(max_new_tokens, max(room, 0)), temperature=temperature, generator=generator,
+                         eos_id=end_id(tokenizer) if stop_at_end else None)
+    return tokenizer.decode(out[0, ids.shape[1]:].tolist())
+
+
+def answer(model, tokenizer, instruction: str, max_new_tokens: int = 64, temperature: float = 0.0,
+           generator: torch.Generator | None = None) -> str:
+    """The model's answer to `instruction` asked through the template, cut at the end marker."""
+    return cut_answer(generate(model, tokenizer, format_prompt(instruction), max_new_tokens, temperature, generator))
+
+
+def score(model, tokenizer, rows: Sequence[dict], max_new_tokens: int = 48) -> tuple[float, list[dict]]:
+    """Fraction of checkable rows (with a `task`) the model answers correctly, greedy, and the details."""
+    checked = [r for r in rows if "task" in r]
+    if not checked:
+        raise ValueError("rows: expected generated rows with a 'task' field (checkable tasks), got none")
+    details = []
+    for row in checked:
+        text = answer(model, tokenizer, row["instruction"], max_new_tokens)
+        details.append({"instruction": row["instruction"], "answer": text, "passed": check_answer(row, text)})
+    return sum(d["passed"] for d in details) / len(details), details
+
+
 # --- checkable tasks -----------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -102,3 +102,28 @@ def test_bad_input_is_named():
         instruct.make_tasks(0)
     with pytest.raises(ValueError, match="pairs: expected at least one"):
         instruct.sft_batch(CharTokenizer(), [], 10)
+
+
+class ParrotModel:
+    """Answers every prompt with a fixed text: enough to test the plumbing of answer() and score()."""
+
+    class config:
+        context_length = 1000
+
+    def __init__(self, text):
+        self.text = text
+
+    def generate(self, ids, max_new_tokens, temperature=0.0, generator=None, eos_id=None):
+        import torch
+
+        return torch.cat([ids, torch.tensor([CharTokenizer().encode(self.text)])], dim=1)
+
+
+def test_score_runs_the_model_through_the_template_and_checks_each_answer():
+    rows = [r for r in read_jsonl("instructions.jsonl") if r["split"] == "test" and "task" in r][:3]
+    right = ParrotModel(rows[0]["response"] + instruct.END + "\ntrailing text")
+    assert instruct.answer(right, CharTokenizer(), rows[0]["instruction"]) == rows[0]["response"]
+    fraction, details = instruct.score(right, CharTokenizer(), rows)
+    assert details[0]["passed"] and len(details) == 3
+    assert fraction == sum(d["passed"] for d in details) / 3
+    assert instruct.score(ParrotModel("I do not know."), CharTokenizer(), rows)[0] == 0.0
