@@ -330,9 +330,10 @@ def check_answer(task: Task | dict, answer: str) -> bool:
 
 # --- preference pairs for the reward model --------------------------------------------------------
 
-def rejected_answers(task: Task, rng: random.Random) -> list[str]:
-    """Worse answers to `task`, the kinds people reject: a wrong operation, a continuation instead of
-    an answer (what a pre-trained model does), prose without code, broken code, rambling repetition."""
+def rejected_answers(task: Task, rng: random.Random) -> list[tuple[str, str]]:
+    """(kind, answer) pairs of worse answers to `task`, the kinds people reject: a wrong operation, a
+    follow-up question instead of an answer (what a pre-trained model does), prose without code,
+    broken code, rambling repetition."""
     op = OPS_BY_KEY[task.op]
     args = ", ".join(op.args)
     wrong = rng.choice([o for o in OPS if o.args == op.args and o.key != op.key])
@@ -340,11 +341,11 @@ def rejected_answers(task: Task, rng: random.Random) -> list[str]:
     follow_up = make_task(other, rng.choice(GENERIC_NAMES), rng.choice(INSTRUCTION_FORMS),
                           rng.choice(other.phrases)).instruction
     return [
-        f"def {task.name}({args}):\n    return {wrong.body}",
-        follow_up,
-        f"The function {task.name} should return {rng.choice(op.phrases)}.",
-        f"def {task.name}({args})\n    return",
-        f"def {task.name}({args}):\n    return {op.body}\n    return {op.body}\n    return {op.body}",
+        ("wrong operation", f"def {task.name}({args}):\n    return {wrong.body}"),
+        ("follow-up question", follow_up),
+        ("prose, no code", f"The function {task.name} should return {rng.choice(op.phrases)}."),
+        ("broken code", f"def {task.name}({args})\n    return"),
+        ("repetition", f"def {task.name}({args}):\n    return {op.body}\n    return {op.body}\n    return {op.body}"),
     ]
 
 
@@ -353,9 +354,9 @@ def make_preferences(tasks: Sequence[Task], seed: int = 0, per_task: int = 1) ->
     rng = random.Random(seed)
     rows = []
     for task in tasks:
-        for rejected in rng.sample(rejected_answers(task, rng), per_task):
+        for kind, rejected in rng.sample(rejected_answers(task, rng), per_task):
             rows.append({"prompt": task.instruction, "chosen": task.response, "rejected": rejected,
-                         "task": {"op": task.op, "name": task.name}})
+                         "kind": kind, "task": {"op": task.op, "name": task.name}})
     return rows
 
 
