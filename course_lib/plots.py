@@ -74,3 +74,58 @@ def loss_curves(curves: Mapping[str, Sequence[float]], title: str = "Training lo
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def attention_head_diagram(n_queries: int = 6, n_keys: int = 6, d_model: int = 8, d_head: int = 4,
+                           query_label: str = "X", context_label: str = "C", ax=None):
+    """How one attention head's matrices connect, each box labelled with its shape (notebook 04).
+
+    X (queries' tokens) and C (keys' tokens; C = X for self-attention) are projected by W_q, W_k, W_v;
+    Q Kᵀ / √d_head gives the scores, softmax the weights, weights · V the output.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    for name, value in (("n_queries", n_queries), ("n_keys", n_keys), ("d_model", d_model), ("d_head", d_head)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6))
+    colors = {"input": "#dbe9f6", "weight": "#fde0c5", "act": "#e2f0d9", "out": "#f4cccc"}
+    boxes = {  # name: (x, y, name shown, how it is computed, shape, kind)
+        "X": (0.0, 3.2, query_label, "queries' tokens", (n_queries, d_model), "input"),
+        "C": (0.0, 0.7, context_label, "keys' tokens", (n_keys, d_model), "input"),
+        "Wq": (2.3, 3.2, "W_q", "learned", (d_model, d_head), "weight"),
+        "Wk": (2.3, 1.5, "W_k", "learned", (d_model, d_head), "weight"),
+        "Wv": (2.3, -0.2, "W_v", "learned", (d_model, d_head), "weight"),
+        "Q": (4.6, 3.2, "Q", f"{query_label.split()[0]} · W_q", (n_queries, d_head), "act"),
+        "K": (4.6, 1.5, "K", f"{context_label.split()[0]} · W_k", (n_keys, d_head), "act"),
+        "V": (4.6, -0.2, "V", f"{context_label.split()[0]} · W_v", (n_keys, d_head), "act"),
+        "S": (6.9, 2.35, "scores", "Q · Kᵀ / √d_head", (n_queries, n_keys), "act"),
+        "A": (9.2, 2.35, "weights", "softmax(scores)", (n_queries, n_keys), "act"),
+        "O": (9.2, -0.2, "output", "weights · V", (n_queries, d_head), "out"),
+    }
+    width, height = 2.0, 1.1
+    for x, y, label, formula, shape, kind in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.05",
+                                    facecolor=colors[kind], edgecolor="#444444"))
+        ax.text(x + width / 2, y + height * 0.76, label, ha="center", va="center", fontsize=9, weight="bold")
+        ax.text(x + width / 2, y + height * 0.48, formula, ha="center", va="center", fontsize=8, style="italic")
+        ax.text(x + width / 2, y + height * 0.2, f"{shape[0]} × {shape[1]}", ha="center", va="center", fontsize=9)
+
+    def arrow(a: str, b: str) -> None:
+        xa, ya = boxes[a][0] + width, boxes[a][1] + height / 2
+        xb, yb = boxes[b][0], boxes[b][1] + height / 2
+        if boxes[b][0] == boxes[a][0]:  # same column: go down
+            xa, ya = boxes[a][0] + width / 2, boxes[a][1]
+            xb, yb = boxes[b][0] + width / 2, boxes[b][1] + height
+        ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops=dict(arrowstyle="->", color="#333333"))
+
+    for src, dst in (("X", "Wq"), ("C", "Wk"), ("C", "Wv"), ("Wq", "Q"), ("Wk", "K"), ("Wv", "V"),
+                     ("Q", "S"), ("K", "S"), ("S", "A"), ("A", "O"), ("V", "O")):
+        arrow(src, dst)
+    ax.set_xlim(-0.2, 11.4)
+    ax.set_ylim(-0.45, 4.45)
+    ax.axis("off")
+    ax.set_title("One attention head: how the matrices connect (boxes show rows × columns)")
+    return ax
