@@ -147,6 +147,12 @@ class Block(nn.Module):
                                lambda h: self.cross_drop(self.cross_attn(h, context=context, mask=context_mask)))
         return self._sublayer(x, self.norm2, self.ff)
 
+    @torch.no_grad()
+    def attention_weights(self, x: Tensor, self_mask: Tensor | None = None) -> Tensor:
+        """The self-attention weights (batch, heads, queries, keys) this block uses on input `x`."""
+        h = self.norm1(x) if self.norm_kind == "pre" else x
+        return self.attn(h, mask=self_mask, need_weights=True)[1]
+
 
 def _init_weights(module: nn.Module, n_layers: int) -> None:
     """GPT-2's initialisation: N(0, 0.02) everywhere, the projections into the residual stream
@@ -221,6 +227,24 @@ class GPT(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, cache=None if cache is None else cache[i])
         return self.norm(x)
+
+    @torch.no_grad()
+    def attention_weights(self, ids: Tensor) -> list[Tensor]:
+        """Each block's attention weights (batch, heads, length, length), bottom block first: what
+        every position looked at (dropout off)."""
+        _check_ids(ids, self.config.vocab_size)
+        if ids.shape[1] > self.config.context_length:
+            raise ValueError(f"ids: sequence length {ids.shape[1]} is longer than the context length "
+                             f"{self.config.context_length} (config.context_length)")
+        was_training = self.training
+        self.eval()
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(ids.shape[1], device=ids.device))
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attention_weights(x))
+            x = block(x)
+        self.train(was_training)
+        return maps
 
     def forward(self, ids: Tensor, cache: list[KVCache] | None = None) -> Tensor:
         """ids: (batch, length) token ids → logits (batch, length, vocab_size) for the next token.
