@@ -59,15 +59,18 @@ class ScalarHead(nn.Module):
     The hidden states are what enters the model's output layer (`head_name`, 'lm_head' in the course
     GPT and in Hugging Face models), captured with a forward pre-hook, so any such model works.
     As a reward model, the number at the last token is the score; as PPO's value head, each number
-    estimates the reward still to come. `forward` returns (logits, scalars of shape (batch, time)).
+    estimates the reward still to come (with `detach=True` the value head's loss does not reach the
+    policy's weights, so a poor early value estimate cannot damage the policy).
+    `forward` returns (logits, scalars of shape (batch, time)).
     """
 
-    def __init__(self, body: nn.Module, d_model: int, head_name: str = "lm_head"):
+    def __init__(self, body: nn.Module, d_model: int, head_name: str = "lm_head", detach: bool = False):
         super().__init__()
         if not hasattr(body, head_name):
             children = [name for name, _ in body.named_children()]
             raise ValueError(f"head_name: the model has no submodule {head_name!r}; its children are {children}")
         self.body = body
+        self.detach = detach  # True: the scalar head learns on top of the body without changing it
         self.scalar = nn.Linear(d_model, 1)
         nn.init.zeros_(self.scalar.weight)
         nn.init.zeros_(self.scalar.bias)
@@ -80,6 +83,8 @@ class ScalarHead(nn.Module):
     def forward(self, ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = model_logits(self.body, ids)
         hidden, self._hidden = self._hidden, None
+        if self.detach:
+            hidden = hidden.detach()
         return logits, self.scalar(hidden).squeeze(-1)
 
     def score(self, ids: Tensor, lengths: Tensor) -> Tensor:
@@ -262,6 +267,7 @@ def ppo_step(policy: ScalarHead, reference: nn.Module, reward_fn, prompts: list[
     answer token); `reference` is the frozen SFT model. Returns the batch's mean score, mean KL per
     answer, mean answer length and the last losses.
     """
+    policy.eval()  # no dropout: the log-probabilities of the update must be those of the sampling
     ids, prompt_lengths, mask = rollout(policy, prompts, config, eos_id, pad_id, generator)
     lengths = prompt_lengths + mask.sum(dim=1)
     with torch.no_grad():
