@@ -72,6 +72,19 @@ def sft_batch(tokenizer, pairs: Sequence[tuple[str, str]], context_length: int,
     return inputs, targets
 
 
+def encode_answers(tokenizer, pairs: Sequence[tuple[str, str]], context_length: int,
+                   pad_id: int = 0) -> tuple[Tensor, Tensor]:
+    """(ids, lengths) of whole templated (instruction, answer) texts, padded on the right: what a reward
+    model scores (its score is read at the last real token, the end-of-text token)."""
+    if not pairs:
+        raise ValueError("pairs: expected at least one (instruction, answer) pair, got none")
+    seqs = [tokenizer.encode(format_example(i, a))[-context_length:] for i, a in pairs]
+    ids = torch.full((len(seqs), max(map(len, seqs))), pad_id, dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, :len(seq)] = torch.tensor(seq)
+    return ids, torch.tensor([len(s) for s in seqs])
+
+
 def cut_answer(text: str) -> str:
     """The answer part of generated text: up to the end marker (or the next '### ' heading)."""
     for stop in (END, "\n### "):

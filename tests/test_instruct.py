@@ -127,3 +127,11 @@ def test_score_runs_the_model_through_the_template_and_checks_each_answer():
     assert details[0]["passed"] and len(details) == 3
     assert fraction == sum(d["passed"] for d in details) / 3
     assert instruct.score(ParrotModel("I do not know."), CharTokenizer(), rows)[0] == 0.0
+
+
+def test_encode_answers_pads_whole_examples_and_counts_their_tokens():
+    ids, lengths = instruct.encode_answers(CharTokenizer(), [("q", "a"), ("question", "answer")], 500)
+    full = [instruct.format_example("q", "a"), instruct.format_example("question", "answer")]
+    assert lengths.tolist() == [len(t) for t in full]
+    assert CharTokenizer().decode(ids[0, :lengths[0]].tolist()) == full[0]
+    assert (ids[0, lengths[0]:] == 0).all()
