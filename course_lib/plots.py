@@ -266,3 +266,47 @@ def transformer_diagram(highlight: str | Sequence[str] | None = None, decoder_on
             f" — {', '.join(wanted)}" if wanted else "")
     ax.set_title(title, fontsize=11)
     return ax
+
+
+# --- Notebook 08: the three steps of RLHF ---------------------------------------------------------
+
+RLHF_STEPS = (
+    ("1. Collect human comparisons",
+     "a prompt, two answers;\na person picks the better one\n(data/preferences.jsonl)"),
+    ("2. Train a reward model",
+     "SFT model + a scalar head;\nloss −log σ(r_chosen − r_rejected)\n(rlhf.pairwise_loss)"),
+    ("3. Optimise the policy with PPO",
+     "sample answers, score them,\nclipped updates, KL penalty\nto the SFT model (rlhf.ppo_step)"),
+)
+
+
+def rlhf_diagram(highlight: int | None = None, ax=None):
+    """The InstructGPT recipe as three boxes and arrows (notebook 08); `highlight` (1-3) colours one step."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if highlight is not None and highlight not in (1, 2, 3):
+        raise ValueError(f"highlight: expected 1, 2, 3 or None, got {highlight!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3))
+    width, gap = 3.4, 0.55
+    for i, (title, body) in enumerate(RLHF_STEPS):
+        x = i * (width + gap)
+        colour = "#ffd8a8" if highlight == i + 1 else "#e7f0fa"
+        ax.add_patch(FancyBboxPatch((x, 0), width, 2.0, boxstyle="round,pad=0.05,rounding_size=0.15",
+                                    facecolor=colour, edgecolor="#33506b", linewidth=1.5))
+        ax.text(x + width / 2, 1.65, title, ha="center", va="center", fontsize=9.5, fontweight="bold")
+        ax.text(x + width / 2, 0.8, body, ha="center", va="center", fontsize=8.5)
+        if i < len(RLHF_STEPS) - 1:
+            ax.add_patch(FancyArrowPatch((x + width + 0.05, 1.0), (x + width + gap - 0.05, 1.0),
+                                         arrowstyle="-|>", mutation_scale=18, color="#33506b"))
+    right = len(RLHF_STEPS) * (width + gap) - gap
+    ax.add_patch(FancyArrowPatch((right - width / 2, -0.1), (width / 2, -0.1), connectionstyle="arc3,rad=-0.18",
+                                 arrowstyle="-|>", mutation_scale=14, color="#8899aa", linestyle="--"))
+    ax.text(right / 2, -1.0, "repeat: new answers from the improved policy, new comparisons", ha="center",
+            fontsize=8, color="#556677")
+    ax.set_xlim(-0.2, right + 0.2)
+    ax.set_ylim(-1.2, 2.2)
+    ax.axis("off")
+    ax.set_title("RLHF as in InstructGPT (Ouyang et al., 2022) and Stiennon et al. (2020)")
+    return ax
