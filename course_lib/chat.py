@@ -68,7 +68,7 @@ def complete(model, tokenizer, messages: Sequence[dict], max_new_tokens: int = 4
     """
     ids = torch.tensor([encode(tokenizer, messages)])
     out = model.generate(ids, max_new_tokens, temperature=temperature, top_p=top_p,
-                         eos_token_id=tokenizer.eos_token_id, generator=generator)
+                         eos_id=tokenizer.eos_token_id, generator=generator)
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 

@@ -244,13 +244,13 @@ class Llama(nn.Module):
 
     @torch.no_grad()
     def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
-                 top_p: float | None = None, eos_token_id: int | None = None, use_cache: bool = True,
-                 generator: torch.Generator | None = None) -> Tensor:
+                 use_cache: bool = True, generator: torch.Generator | None = None, eos_id: int | None = None,
+                 top_p: float | None = None) -> Tensor:
         """Append up to `max_new_tokens` tokens to ids (batch, length) and return all of them.
 
         temperature 0 (the default) is greedy decoding: always the most likely token, so runs repeat.
         A positive temperature samples (with optional top-k / top-p); pass a seeded `generator`.
-        Stops early once every row has produced `eos_token_id`.
+        Stops early once every row has produced `eos_id`. Same signature as `model.GPT.generate`, plus top_p.
         """
         if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
@@ -266,12 +266,12 @@ class Llama(nn.Module):
             else:
                 probs = sampling_probs(logits, temperature, top_k, top_p)
                 next_id = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            if eos_token_id is not None:  # rows already finished keep emitting eos (padding)
-                next_id = torch.where(finished, torch.full_like(next_id, eos_token_id), next_id)
-                finished |= next_id == eos_token_id
+            if eos_id is not None:  # rows already finished keep emitting eos (padding)
+                next_id = torch.where(finished, torch.full_like(next_id, eos_id), next_id)
+                finished |= next_id == eos_id
             out = torch.cat([out, next_id[:, None]], dim=1)
             step_input = next_id[:, None]
-            if eos_token_id is not None and bool(finished.all()):
+            if eos_id is not None and bool(finished.all()):
                 break
         return out
 

@@ -24,9 +24,9 @@ class RecordingModel:
         self.config = SimpleNamespace(max_seq_len=max_seq_len)
         self.tokenizer, self.prompts = tokenizer, []
 
-    def generate(self, ids, max_new_tokens, eos_token_id=None, **sampling):
+    def generate(self, ids, max_new_tokens, eos_id=None, **sampling):
         self.prompts.append(ids[0].tolist())
-        reply = self.tokenizer(f"Reply {len(self.prompts)}", add_special_tokens=False)["input_ids"] + [eos_token_id]
+        reply = self.tokenizer(f"Reply {len(self.prompts)}", add_special_tokens=False)["input_ids"] + [eos_id]
         return torch.cat([ids, torch.tensor([reply[:max_new_tokens]])], dim=1)
 
     def prompt_text(self, i: int) -> str:
@@ -104,8 +104,8 @@ def test_summarize_puts_a_summary_of_the_dropped_turns_into_the_system_message(t
     assert seen, "the history overflowed, so the summarizer was asked"
     assert seen[0] == [{"role": "user", "content": "Fact 0: the number 0 is lucky."},
                        {"role": "assistant", "content": "Reply 1"}]
-    assert seen[-1][0] == {"role": "system", "content": chat.SUMMARY_PREFIX + f"summary #{len(seen) - 1}"} \
-        if len(seen) > 1 else True
+    if len(seen) > 1:  # a later summary is made from the previous one plus the next oldest turns
+        assert seen[1][0] == {"role": "system", "content": chat.SUMMARY_PREFIX + "summary #1"}
     assert session.messages[0] == {"role": "system", "content": chat.SUMMARY_PREFIX + f"summary #{len(seen)}"}
     assert session.n_tokens() + 10 <= 80
 
@@ -145,3 +145,57 @@ def test_bad_session_settings_are_refused(tokenizer):
         chat.ChatSession(model, tokenizer, on_overflow="forget")
     with pytest.raises(ValueError, match="context_window: expected an int larger than max_new_tokens=40"):
         chat.ChatSession(model, tokenizer, context_window=30)
+
+
+def test_parse_json_object_finds_the_first_object_among_words_and_agrees_with_json_loads():
+    import json
+
+    for obj in ({"answer": "positive"}, {"answer": 42, "why": "3 + 4 = 7 {not json}"}, {"a": {"b": [1, 2]}}):
+        text = json.dumps(obj)
+        assert chat.parse_json_object(text) == json.loads(text)
+        assert chat.parse_json_object(f"Sure, here it is: {text} Anything else?") == json.loads(text)
+    assert chat.parse_json_object("{'answer': 'positive'}") is None  # Python's quotes are not JSON
+    assert chat.parse_json_object('{"answer": "positive"') is None
+    assert chat.parse_json_object('["positive"]') is None
+    assert chat.parse_json_object("no braces at all") is None
+
+
+@pytest.mark.parametrize("reply, task, expected", [
+    ("Positive.", "sentiment", "positive"),
+    ("The review is negative, not positive.", "sentiment", "negative"),
+    ("It is hard to say.", "sentiment", None),
+    ("Tom has 3 + 4 = 7 apples.", "arithmetic", "7"),
+    ("3 apples, plus 4, gives 7.\nAnswer: 7 apples", "arithmetic", "7"),
+    ("First 15 - 6 = 9, so 9 birds.\nAnswer: 9", "arithmetic", "9"),
+    ("A train has 100 seats: 1,000 is wrong.", "arithmetic", "1000"),
+    ("Ninety.", "arithmetic", None),
+])
+def test_extract_answer_reads_the_answer_out_of_a_free_text_reply(reply, task, expected):
+    assert chat.extract_answer(reply, task) == expected
+
+
+def test_the_prompt_eval_set_is_well_formed_and_every_answer_is_extractable():
+    from course_lib import data
+
+    rows = data.read_jsonl("prompt_eval.jsonl")
+    assert all(set(r) == {"split", "task", "text", "answer"} for r in rows)
+    for task, labels in (("sentiment", {"positive", "negative"}), ("arithmetic", None)):
+        shots = [r for r in rows if r["task"] == task and r["split"] == "shot"]
+        tests = [r for r in rows if r["task"] == task and r["split"] == "test"]
+        assert len(shots) == 3 and len(tests) >= 6
+        assert not {r["text"] for r in shots} & {r["text"] for r in tests}
+        for r in tests:
+            assert r["answer"] in labels if labels else r["answer"].isdigit()
+            assert chat.extract_answer(r["answer"], task) == r["answer"]
+    sentiment = [r["answer"] for r in rows if r["task"] == "sentiment" and r["split"] == "test"]
+    assert sentiment.count("positive") == sentiment.count("negative"), "balanced, so 50 % is chance"
+
+
+def test_the_invented_facts_hold_their_answer_and_the_questions_do_not():
+    from course_lib import data
+
+    facts = data.read_jsonl("course_facts.jsonl")
+    assert len(facts) >= 1
+    for fact in facts:
+        assert fact["answer"].lower() in fact["fact"].lower()
+        assert fact["answer"].lower() not in fact["question"].lower()

@@ -69,7 +69,7 @@ def test_greedy_generation_with_kv_cache_gives_the_same_tokens_as_transformers_g
     hf_model, tokenizer, ours = smollm2
     ids = chat_ids(tokenizer, question)
     expected = hf_model.generate(ids, max_new_tokens=12, do_sample=False, eos_token_id=tokenizer.eos_token_id)
-    got = ours.generate(ids, 12, eos_token_id=tokenizer.eos_token_id)
+    got = ours.generate(ids, 12, eos_id=tokenizer.eos_token_id)
     assert got.tolist() == expected.tolist()
 
 
@@ -80,14 +80,14 @@ def test_sampling_with_the_same_seed_gives_the_same_tokens_as_transformers(smoll
     expected = hf_model.generate(ids, max_new_tokens=10, do_sample=True, temperature=0.8, top_p=0.9, top_k=None,
                                  eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(123)
-    got = ours.generate(ids, 10, temperature=0.8, top_p=0.9, eos_token_id=tokenizer.eos_token_id)
+    got = ours.generate(ids, 10, temperature=0.8, top_p=0.9, eos_id=tokenizer.eos_token_id)
     assert got.tolist() == expected.tolist()
 
 
 def test_our_llama_answers_the_capital_of_france(smollm2):
     _, tokenizer, ours = smollm2
     ids = chat_ids(tokenizer, "What is the capital of France?")
-    reply = tokenizer.decode(ours.generate(ids, 12, eos_token_id=tokenizer.eos_token_id)[0, ids.shape[1]:],
+    reply = tokenizer.decode(ours.generate(ids, 12, eos_id=tokenizer.eos_token_id)[0, ids.shape[1]:],
                              skip_special_tokens=True)
     assert reply == "The capital of France is Paris."
 
@@ -164,11 +164,18 @@ def test_feeding_tokens_in_chunks_through_the_cache_gives_the_full_pass_logits()
 def test_generation_stops_at_eos_and_pads_finished_rows_with_it():
     torch.manual_seed(0)
     model = Llama(TINY).eval()
-    ids = torch.randint(0, 64, (1, 4))
-    free = model.generate(ids, 6)
-    eos = free[0, 6].item()  # the second generated token becomes "end of sequence"
-    stopped = model.generate(ids, 6, eos_token_id=eos)
-    assert stopped.tolist()[0] == free.tolist()[0][:7]
+    ids = torch.randint(0, 64, (2, 4))
+    free = model.generate(ids, 8)
+    eos = free[0, 6].item()  # a token row 0 produces: call it "end of sequence"
+    stopped = model.generate(ids, 8, eos_id=eos)
+    cuts = []
+    for row in range(2):
+        new = free[row, 4:].tolist()
+        cuts.append(new.index(eos) + 1 if eos in new else len(new))
+    assert stopped.shape[1] == 4 + max(cuts), "generation stops once every row has produced eos"
+    for row, cut in enumerate(cuts):
+        padding = [eos] * (max(cuts) - cut)
+        assert stopped[row, 4:].tolist() == free[row, 4:4 + cut].tolist() + padding
 
 
 def test_grouped_query_attention_shrinks_the_kv_cache_by_heads_over_kv_heads(smollm2):
