@@ -213,14 +213,37 @@ def test_the_chat_model_returns_langchain_messages_equal_to_chat_hugging_face(sm
     assert reply.content == reference.invoke(conversation).content.strip()
 
 
-def test_the_chat_model_turns_a_tool_call_reply_into_tool_calls(smollm2):
-    model, tokenizer = smollm2
-    chat = SmolLM2Chat(model=model, tokenizer=tokenizer, max_new_tokens=6).bind_tools([calculator, glossary])
-    reply = chat.invoke("What is 2 + 2?")
-    assert isinstance(reply, AIMessage)
-    assert isinstance(reply.tool_calls, list) and isinstance(reply.invalid_tool_calls, list)
+class ReplayModel:
+    """Stands in for a causal LM: `generate` appends fixed token ids to the prompt and records its call."""
+
+    def __init__(self, new_ids):
+        self.new_ids, self.prompt, self.kwargs = new_ids, None, None
+
+    def generate(self, input_ids, attention_mask=None, **kwargs):
+        import torch
+
+        self.prompt, self.kwargs = input_ids, kwargs
+        return torch.cat([input_ids, torch.tensor([self.new_ids])], dim=1)
+
+
+def test_with_tools_bound_the_prompt_lists_them_and_a_tool_call_reply_becomes_tool_calls():
+    from course_lib import pretrained
+
+    tokenizer = pretrained.load_smollm2_tokenizer()
+    said = '<tool_call>[{"name": "calculator", "arguments": {"expression": "2 + 2"}}]</tool_call>'
+    fake = ReplayModel(tokenizer(said, add_special_tokens=False).input_ids + [tokenizer.eos_token_id])
+    reply = SmolLM2Chat(model=fake, tokenizer=tokenizer).bind_tools([calculator, glossary]).invoke("What is 2 + 2?")
+    prompt = tokenizer.decode(fake.prompt[0])
+    assert "<tools>" in prompt and '"name": "glossary"' in prompt and prompt.endswith("<|im_start|>assistant\n")
+    assert fake.kwargs["do_sample"] is False and fake.kwargs["max_new_tokens"] == 48
+    assert isinstance(reply, AIMessage) and reply.content == "" and not reply.invalid_tool_calls
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("calculator", {"expression": "2 + 2"})]
+    assert reply.response_metadata["finish_reason"] == "stop"
+
+
+def test_a_local_model_refuses_to_be_forced_to_call_a_tool():
     with pytest.raises(ValueError, match="tool_choice"):
-        SmolLM2Chat(model=model, tokenizer=tokenizer).bind_tools([calculator], tool_choice="any")
+        SmolLM2Chat(model=None, tokenizer=None).bind_tools([calculator], tool_choice="any")
 
 
 def test_tool_calls_are_parsed_and_bad_ones_reported_not_raised():
