@@ -2,7 +2,7 @@
 
 Notebook 03 builds `softmax` and `scaled_dot_product_attention` (a soft dictionary lookup),
 notebook 04 the learned `AttentionHead`, notebook 06 `MultiHeadAttention` (causal, with a KV cache
-used from notebook 07 on). Each is checked against torch's own implementation.
+used from notebook 07 on). Each is checked against torch's own implementation in tests/test_attention.py.
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+def _require_tensor(name: str, value) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+
+
 def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
-    """exp(x / T) normalised to sum to 1 along `dim`; the max is subtracted first so exp never overflows."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-    if not temperature > 0:
-        raise ValueError(f"temperature: expected a positive number, got {temperature}")
+    """exp(x / T) normalised to sum to 1 along `dim` (notebook 03).
+
+    The row's max is subtracted first so exp never overflows; the result is the same because
+    softmax(x) = softmax(x - c) for any constant c. Low T sharpens, high T flattens.
+    """
+    _require_tensor("x", x)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
     scaled = x / temperature
     shifted = scaled - scaled.amax(dim=dim, keepdim=True)
     exp = shifted.exp()
@@ -32,6 +40,9 @@ def causal_mask(n_queries: int, n_keys: int | None = None, device=None) -> Tenso
     With a KV cache the queries are the last `n_queries` of `n_keys` positions, hence the offset.
     """
     n_keys = n_queries if n_keys is None else n_keys
+    for name, value in (("n_queries", n_queries), ("n_keys", n_keys)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name}: expected a non-negative int, got {value!r}")
     if n_keys < n_queries:
         raise ValueError(f"n_keys: expected at least n_queries={n_queries}, got {n_keys}")
     return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril(diagonal=n_keys - n_queries)
@@ -39,65 +50,90 @@ def causal_mask(n_queries: int, n_keys: int | None = None, device=None) -> Tenso
 
 def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
     for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        _require_tensor(name, t)
         if t.dim() < 2:
             raise ValueError(f"{name}: expected at least 2 dimensions (..., length, features), got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name}: expected a floating-point tensor, got dtype {t.dtype}")
+    shapes = f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
     if not q.dim() == k.dim() == v.dim():
-        raise ValueError(f"q, k, v: expected the same number of dimensions, got shapes "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(f"q, k, v: expected the same number of dimensions, got shapes {shapes}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(f"q, k, v: expected one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q, k: the last dimensions must match (query and key size), got {tuple(q.shape)} and {tuple(k.shape)}")
+        raise ValueError(f"q, k: the last dimensions must match (a query is compared with each key), got {shapes}")
     if k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"k, v: expected as many keys as values, got {tuple(k.shape)} and {tuple(v.shape)}")
+        raise ValueError(f"k, v: expected as many keys as values (dimension -2), got {shapes}")
+    try:
+        torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"q, k, v: the leading (batch, head) dimensions do not broadcast, got {shapes}") from None
+
+
+def _check_mask(mask, scores_shape: torch.Size) -> None:
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask: expected a torch.Tensor (bool: True = may attend; float: added to scores), "
+                        f"got {type(mask).__name__}")
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(f"mask: expected dtype bool (True = may attend) or a float dtype (added to the scores), "
+                        f"got {mask.dtype}; a 0/1 integer mask would be added, not applied: use mask.bool()")
+    try:
+        fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"mask: shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                         f"{tuple(scores_shape)} (..., queries, keys)")
 
 
 def _apply_mask(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Boolean mask: False → -inf (that key is hidden). Float mask: added to the scores."""
     if mask is None:
         return scores
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask: expected a torch.Tensor (bool: True = may attend; float: added to scores), got {type(mask).__name__}")
-    try:
-        torch.broadcast_shapes(mask.shape, scores.shape)
-    except RuntimeError:
-        raise ValueError(f"mask: shape {tuple(mask.shape)} does not broadcast to the scores' shape {tuple(scores.shape)} "
-                         "(..., queries, keys)") from None
+    _check_mask(mask, scores.shape)
     if mask.dtype == torch.bool:
         return scores.masked_fill(~mask, float("-inf"))
     return scores + mask
 
 
 def scaled_dot_product_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """softmax(q kᵀ / √d_k) v, returning `(output, weights)`.
+    """softmax(q kᵀ / √d_k) v, returning `(output, weights)` (notebook 03).
 
     q: (..., Lq, d_k), k: (..., Lk, d_k), v: (..., Lk, d_v). `mask` broadcasts to (..., Lq, Lk):
     boolean (True = may attend, as in torch) or additive (0 or -inf added to the scores).
+    A query that may attend to no key at all gets zero weights and a zero output, as in torch.
     """
     _check_qkv(q, k, v)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    weights = softmax(_apply_mask(scores, mask), dim=-1)
+    scores = _apply_mask(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), mask)
+    if mask is None:
+        weights = softmax(scores, dim=-1)
+    else:  # a row that is all -inf would give 0/0 = NaN: give it zero weights instead
+        blind = scores.amax(dim=-1, keepdim=True) == float("-inf")
+        weights = softmax(scores.masked_fill(blind, 0.0), dim=-1).masked_fill(blind, 0.0)
     return weights @ v, weights
 
 
 class AttentionHead(nn.Module):
-    """One attention head: learned projections W_q, W_k, W_v from d_model to d_head, then attention."""
+    """One attention head (notebook 04): learned projections W_q, W_k, W_v from d_model to d_head,
+    then scaled dot-product attention. Returns `(output, weights)`."""
 
     def __init__(self, d_model: int, d_head: int, bias: bool = False):
         super().__init__()
         for name, value in (("d_model", d_model), ("d_head", d_head)):
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
         self.q_proj = nn.Linear(d_model, d_head, bias=bias)
         self.k_proj = nn.Linear(d_model, d_head, bias=bias)
         self.v_proj = nn.Linear(d_model, d_head, bias=bias)
 
     def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Queries from `x`, keys and values from `context` (default: `x`, self-attention)."""
+        """Queries from `x` (..., Lq, d_model); keys and values from `context` (default: `x`, self-attention)."""
         context = x if context is None else context
         expected = self.q_proj.in_features
         for name, t in (("x", x), ("context", context)):
-            if t.shape[-1] != expected:
-                raise ValueError(f"{name}: expected last dimension d_model={expected}, got shape {tuple(t.shape)}")
+            _require_tensor(name, t)
+            if t.dim() < 2 or t.shape[-1] != expected:
+                raise ValueError(f"{name}: expected shape (..., length, d_model={expected}), got {tuple(t.shape)}")
         return scaled_dot_product_attention(self.q_proj(x), self.k_proj(context), self.v_proj(context), mask)
 
 
@@ -113,9 +149,16 @@ class KVCache:
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append the new positions' k, v (batch, heads, new, d_head); return all of them."""
+        _require_tensor("k", k)
+        _require_tensor("v", v)
+        if k.shape[:-1] != v.shape[:-1]:
+            raise ValueError(f"k, v: expected the same (batch, heads, new) dimensions, got {tuple(k.shape)} and {tuple(v.shape)}")
         if self.k is None:
             self.k, self.v = k, v
         else:
+            if k.shape[:-2] != self.k.shape[:-2] or k.shape[-1] != self.k.shape[-1]:
+                raise ValueError(f"k: expected (batch, heads, new, d_head) matching the cached {tuple(self.k.shape)}, "
+                                 f"got {tuple(k.shape)}")
             self.k = torch.cat([self.k, k], dim=-2)
             self.v = torch.cat([self.v, v], dim=-2)
         return self.k, self.v
@@ -125,12 +168,15 @@ class MultiHeadAttention(nn.Module):
     """n_heads heads of size d_model / n_heads computed as one batched operation, then mixed by W_o.
 
     `causal=True` lets each position attend only to itself and earlier positions (a GPT decoder).
+    Built for notebook 06; the KV cache is used for generation from notebook 07 on.
     """
 
     def __init__(self, d_model: int, n_heads: int, causal: bool = False, dropout: float = 0.0, bias: bool = True):
         super().__init__()
-        if not isinstance(n_heads, int) or n_heads < 1 or not isinstance(d_model, int) or d_model % n_heads:
-            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, got d_model={d_model!r}, n_heads={n_heads!r}")
+        if (isinstance(n_heads, bool) or not isinstance(n_heads, int) or n_heads < 1
+                or isinstance(d_model, bool) or not isinstance(d_model, int) or d_model < 1 or d_model % n_heads):
+            raise ValueError(f"d_model, n_heads: d_model must be a positive multiple of n_heads, "
+                             f"got d_model={d_model!r}, n_heads={n_heads!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
@@ -147,20 +193,41 @@ class MultiHeadAttention(nn.Module):
                 cache: KVCache | None = None, need_weights: bool = False):
         """x: (batch, length, d_model). Returns the output, or `(output, weights)` if `need_weights`.
 
+        `mask` broadcasts to (batch, heads, queries, keys), e.g. a padding mask as (batch, 1, 1, keys).
+        With `cache`, self-attention appends the new positions' keys and values; cross-attention
+        (`context` given) fills the cache from `context` once and reuses it afterwards.
         `need_weights=True` runs our `scaled_dot_product_attention` (to look at the weights);
         otherwise torch's fused kernel, which notebook 06 shows computes the same thing faster.
         """
+        _require_tensor("x", x)
         if x.dim() != 3 or x.shape[-1] != self.d_model:
             raise ValueError(f"x: expected shape (batch, length, d_model={self.d_model}), got {tuple(x.shape)}")
-        context = x if context is None else context
-        q, k, v = self._split(self.q_proj(x)), self._split(self.k_proj(context)), self._split(self.v_proj(context))
-        if cache is not None:
-            k, v = cache.update(k, v)
+        if context is not None:
+            _require_tensor("context", context)
+            if context.dim() != 3 or context.shape[-1] != self.d_model or context.shape[0] != x.shape[0]:
+                raise ValueError(f"context: expected shape (batch={x.shape[0]}, length, d_model={self.d_model}), "
+                                 f"got {tuple(context.shape)}")
+        if cache is not None and not isinstance(cache, KVCache):
+            raise TypeError(f"cache: expected a KVCache or None, got {type(cache).__name__}")
+        q = self._split(self.q_proj(x))
+        if context is not None and cache is not None and len(cache):
+            k, v = cache.k, cache.v  # cross-attention: the context's keys and values never change
+        else:
+            source = x if context is None else context
+            k, v = self._split(self.k_proj(source)), self._split(self.v_proj(source))
+            if cache is not None:
+                k, v = cache.update(k, v)
+        if mask is not None:  # checked here: the fused kernel's own errors do not name the shapes
+            _check_mask(mask, q.shape[:-1] + (k.shape[-2],))
         plain_causal = self.causal and mask is None and q.shape[-2] == k.shape[-2]
         if self.causal:
             causal = causal_mask(q.shape[-2], k.shape[-2], device=x.device)
-            mask = causal if mask is None else (mask & causal if mask.dtype == torch.bool
-                                                else mask.masked_fill(~causal, float("-inf")))
+            if mask is None:
+                mask = causal
+            elif mask.dtype == torch.bool:
+                mask = mask & causal
+            else:
+                mask = mask.masked_fill(~causal, float("-inf"))
         dropout = self.dropout if self.training else 0.0
         weights = None
         if need_weights:

@@ -73,3 +73,23 @@ def read_jsonl(name: str) -> list[dict]:
             except json.JSONDecodeError as error:
                 raise ValueError(f"data/{name}, line {number}: not valid JSON ({error.msg})") from None
     return rows
+
+
+# --- Notebook 05's corpus and tokenizer (notebook 07 pre-trains a tiny GPT on them) ------------
+PYTHON_DOCS_CORPUS = "python_docs_corpus.txt"  # CPython 3.11.7 docstrings + language reference, PSF licence
+PYTHON_DOCS_TOKENIZER = "tokenizer_python_docs_4096.json"  # BPETokenizer trained on it, vocab 4,096
+
+
+def python_docs_corpus(n_chars: int | None = None) -> str:
+    """The Python-documentation corpus (about 1.9 MB of English prose and code), or its first `n_chars`."""
+    if n_chars is not None and (not isinstance(n_chars, int) or isinstance(n_chars, bool) or n_chars < 0):
+        raise ValueError(f"n_chars: expected a non-negative int or None, got {n_chars!r}")
+    text = read_text(PYTHON_DOCS_CORPUS)
+    return text if n_chars is None else text[:n_chars]
+
+
+def python_docs_tokenizer():
+    """The `BPETokenizer` trained on the corpus (vocab 4,096), loaded from data/ instead of retrained."""
+    from course_lib.tokenizer import BPETokenizer
+
+    return BPETokenizer.load(data_path(PYTHON_DOCS_TOKENIZER))

@@ -32,3 +32,44 @@ def explore(fn: Callable[..., Any], static: dict[str, Any], **controls):
         if name in static and hasattr(child, "value"):
             child.value = static[name]
     return widget
+
+
+_LOOKUP_COLOURS = {"found": "#d8f3dc", "normalized": "#fff3bf", "nearest": "#ffd8a8", "unknown": "#ffc9c9"}
+
+
+class RichText:
+    """Shown as HTML in Jupyter and as plain text anywhere else (GitHub's text view, nbval, a terminal)."""
+
+    def __init__(self, html: str, text: str):
+        self.html, self.text = html, text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def highlighted_translation(lookups) -> RichText:
+    """A word-for-word translation as HTML, each word coloured by how it was found (notebook 01).
+
+    `lookups` are `translation.Lookup`s: green found, yellow found without accents, orange nearest
+    spelling, red unknown. The plain-text view lists the same words, so the static output reads anywhere.
+    """
+    from html import escape
+
+    cells, plain = [], []
+    for item in lookups:
+        colour = _LOOKUP_COLOURS.get(item.how)
+        if colour is None:
+            raise ValueError(f"lookups: expected `how` in {sorted(_LOOKUP_COLOURS)}, got {item.how!r}")
+        target = "&lt;unk&gt;" if item.target is None else escape(item.target)
+        shown = "<unk>" if item.target is None else item.target
+        plain.append(shown if item.how == "found" else f"[{shown}: {item.source}, {item.how}]")
+        cells.append(f'<span style="background:{colour};color:#000;padding:2px 5px;margin:2px;border-radius:4px;'
+                     f'display:inline-block;text-align:center" title="{item.how}">'
+                     f'<small>{escape(item.source)}</small><br><b>{target}</b></span>')
+    legend = " ".join(f'<span style="background:{c};color:#000;padding:0 4px">{how}</span>'
+                      for how, c in _LOOKUP_COLOURS.items())
+    html = f'<div>{"".join(cells) or "<i>(no words)</i>"}</div><div style="font-size:80%">{legend}</div>'
+    return RichText(html, " ".join(plain) or "(no words)")

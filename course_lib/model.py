@@ -1,0 +1,468 @@
+"""The transformer, built from the attention of notebooks 03-06: blocks, a GPT, an encoder-decoder.
+
+Notebook 06 builds `FeedForward` and `Block` (attention + feed-forward, stacked); notebook 07 turns
+the knobs of a deep stack (`norm="pre" | "post" | "none"`, `skip`, `dropout`), trains the
+encoder-decoder `Seq2SeqTransformer` as a translator and the decoder-only `GPT` on the Python docs.
+With the same configuration and weights, `GPT` computes exactly what Hugging Face's
+`GPT2LMHeadModel` computes (`GPT.from_hf_gpt2`); notebooks 08, 09 and 11 start from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_lib.attention import KVCache, MultiHeadAttention
+
+NORMS = ("pre", "post", "none")
+
+
+def _check_positive_int(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+
+
+@dataclass
+class GPTConfig:
+    """Sizes and switches of a GPT (a stack of causal transformer blocks).
+
+    vocab_size: number of token ids; context_length: longest sequence the model reads (positions);
+    d_model: width of every vector; n_layers: blocks stacked; n_heads: attention heads per block;
+    d_ff: hidden width of the feed-forward layer (default 4 * d_model); dropout: probability used on
+    embeddings, attention weights and each block's output; bias: biases in the linear layers;
+    norm: "pre" (GPT-2: normalize before each sub-layer), "post" (the 2017 paper: after the residual
+    add) or "none"; skip: keep the residual (skip) connections; tie_weights: the output layer reuses
+    the token-embedding matrix; layer_norm_eps: LayerNorm's epsilon (1e-5 as in GPT-2).
+    """
+
+    vocab_size: int = 512
+    context_length: int = 128
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    bias: bool = True
+    norm: str = "pre"
+    skip: bool = True
+    tie_weights: bool = True
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
+            _check_positive_int(name, getattr(self, name))
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        _check_positive_int("d_ff", self.d_ff)
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, "
+                             f"got d_model={self.d_model}, n_heads={self.n_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm: expected one of {NORMS}, got {self.norm!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "GPTConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"values: unknown {cls.__name__} fields {sorted(unknown)}; known are {sorted(known)}")
+        return cls(**values)
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward layer: widen, GELU (tanh form, as GPT-2), narrow back, dropout.
+
+    The non-linearity in the middle is the point: without it the two matrices are one matrix.
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0, bias: bool = True):
+        super().__init__()
+        self.up = nn.Linear(d_model, d_ff, bias=bias)
+        self.act = nn.GELU(approximate="tanh")
+        self.down = nn.Linear(d_ff, d_model, bias=bias)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.down(self.act(self.up(x))))
+
+
+class Block(nn.Module):
+    """One transformer block: (masked) self-attention, optional cross-attention, feed-forward.
+
+    Each sub-layer f is wrapped the way `norm` and `skip` say:
+    pre-norm  x + f(LN(x));  post-norm  LN(x + f(x));  none  x + f(x);  without skip the `x +` goes.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int | None = None, dropout: float = 0.0,
+                 bias: bool = True, causal: bool = True, cross_attention: bool = False,
+                 norm: str = "pre", skip: bool = True, layer_norm_eps: float = 1e-5):
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+        d_ff = 4 * d_model if d_ff is None else d_ff
+        self.norm_kind, self.skip = norm, skip
+        self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, dropout=dropout, bias=bias)
+        self.attn_drop = nn.Dropout(dropout)
+        self.norm1 = self._norm(d_model, layer_norm_eps)
+        self.cross_attn = None
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(d_model, n_heads, causal=False, dropout=dropout, bias=bias)
+            self.cross_drop = nn.Dropout(dropout)
+            self.norm_cross = self._norm(d_model, layer_norm_eps)
+        self.ff = FeedForward(d_model, d_ff, dropout, bias)
+        self.norm2 = self._norm(d_model, layer_norm_eps)
+
+    def _norm(self, d_model: int, eps: float) -> nn.Module:
+        return nn.Identity() if self.norm_kind == "none" else nn.LayerNorm(d_model, eps=eps)
+
+    def _sublayer(self, x: Tensor, norm: nn.Module, f) -> Tensor:
+        if self.norm_kind == "pre":
+            out = f(norm(x))
+            return x + out if self.skip else out
+        out = f(x)
+        return norm(x + out if self.skip else out)  # post-norm (norm is Identity for "none")
+
+    def forward(self, x: Tensor, context: Tensor | None = None, self_mask: Tensor | None = None,
+                context_mask: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        """x: (batch, length, d_model); `context` (the encoder's output) feeds the cross-attention."""
+        x = self._sublayer(x, self.norm1, lambda h: self.attn_drop(self.attn(h, mask=self_mask, cache=cache)))
+        if self.cross_attn is not None:
+            if context is None:
+                raise ValueError("context: this block has cross-attention and needs the encoder's output, got None")
+            x = self._sublayer(x, self.norm_cross,
+                               lambda h: self.cross_drop(self.cross_attn(h, context=context, mask=context_mask)))
+        return self._sublayer(x, self.norm2, self.ff)
+
+
+def _init_weights(module: nn.Module, n_layers: int) -> None:
+    """GPT-2's initialisation: N(0, 0.02) everywhere, the projections into the residual stream
+    scaled by 1/sqrt(2 n_layers) so the sum of many blocks does not grow with depth."""
+    for name, sub in module.named_modules():
+        if isinstance(sub, (nn.Linear, nn.Embedding)):
+            std = 0.02 / math.sqrt(2 * n_layers) if name.endswith(("out_proj", "ff.down")) else 0.02
+            nn.init.normal_(sub.weight, mean=0.0, std=std)
+            if getattr(sub, "bias", None) is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, nn.LayerNorm):
+            nn.init.ones_(sub.weight)
+            nn.init.zeros_(sub.bias)
+
+
+def _check_ids(ids, vocab_size: int, name: str = "ids") -> None:
+    if not isinstance(ids, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor of token ids, got {type(ids).__name__}")
+    if ids.dim() != 2:
+        raise ValueError(f"{name}: expected shape (batch, length), got {tuple(ids.shape)}")
+    if ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8, torch.int8):
+        raise TypeError(f"{name}: expected integer token ids, got dtype {ids.dtype}")
+    if ids.numel():
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            raise ValueError(f"{name}: token ids must be in [0, vocab_size={vocab_size}), "
+                             f"got values from {low} to {high}")
+
+
+class GPT(nn.Module):
+    """A decoder-only transformer (GPT-2's layout): token + position embeddings, causal blocks,
+    a final LayerNorm (pre-norm only) and a linear layer to one logit per vocabulary entry."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config: expected a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
+        self.pos_emb = nn.Embedding(c.context_length, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(
+            Block(c.d_model, c.n_heads, c.d_ff, c.dropout, c.bias, causal=True, norm=c.norm, skip=c.skip,
+                  layer_norm_eps=c.layer_norm_eps) for _ in range(c.n_layers))
+        self.norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps) if c.norm == "pre" else nn.Identity()
+        self.lm_head = nn.Linear(c.d_model, c.vocab_size, bias=False)
+        _init_weights(self, c.n_layers)
+        if c.tie_weights:
+            self.lm_head.weight = self.tok_emb.weight
+
+    def num_parameters(self) -> int:
+        """Parameters counted once (the tied output matrix is the embedding matrix)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def new_cache(self) -> list[KVCache]:
+        """One empty key/value cache per block, for `forward(ids, cache=...)` one token at a time."""
+        return [KVCache() for _ in self.blocks]
+
+    def hidden_states(self, ids: Tensor, cache: list[KVCache] | None = None) -> Tensor:
+        """The final vectors (batch, length, d_model) before the output layer."""
+        _check_ids(ids, self.config.vocab_size)
+        past = len(cache[0]) if cache else 0
+        length = ids.shape[1]
+        if past + length > self.config.context_length:
+            what = f"{past} cached + {length} new tokens = {past + length}" if past else f"sequence length {length}"
+            raise ValueError(f"ids: {what} is longer than the context length {self.config.context_length} "
+                             "(config.context_length); crop the input to its last context_length tokens")
+        if cache is not None and len(cache) != len(self.blocks):
+            raise ValueError(f"cache: expected one KVCache per block ({len(self.blocks)}), got {len(cache)}")
+        positions = torch.arange(past, past + length, device=ids.device)
+        x = self.drop(self.tok_emb(ids) + self.pos_emb(positions))
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache=None if cache is None else cache[i])
+        return self.norm(x)
+
+    def forward(self, ids: Tensor, cache: list[KVCache] | None = None) -> Tensor:
+        """ids: (batch, length) token ids → logits (batch, length, vocab_size) for the next token.
+
+        With `cache` (from `new_cache()`), the keys and values of earlier positions are reused and
+        `ids` holds only the new tokens.
+        """
+        return self.lm_head(self.hidden_states(ids, cache))
+
+    def loss(self, ids: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
+        """Mean cross-entropy of predicting `targets` (usually `ids` shifted by one) from `ids`."""
+        logits = self(ids)
+        if targets.shape != ids.shape:
+            raise ValueError(f"targets: expected the shape of ids {tuple(ids.shape)}, got {tuple(targets.shape)}")
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
+
+    @torch.no_grad()
+    def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 use_cache: bool = True, generator: torch.Generator | None = None,
+                 eos_id: int | None = None) -> Tensor:
+        """Append `max_new_tokens` tokens to `ids` (batch, length), one at a time.
+
+        temperature 0 is greedy (always the likeliest token); otherwise sample from
+        softmax(logits / temperature), among the `top_k` likeliest only if given. With `use_cache`
+        each step feeds only the new token and reuses the earlier keys and values; once the
+        sequence outgrows the context, both ways recompute on its last context_length tokens.
+        Generation stops early when every row has produced `eos_id`.
+        """
+        _check_ids(ids, self.config.vocab_size)
+        if ids.shape[1] < 1:
+            raise ValueError("ids: expected at least one token to start from, got length 0")
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens!r}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature: expected a number >= 0 (0 = greedy), got {temperature!r}")
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+            raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+        was_training = self.training
+        self.eval()
+        context = self.config.context_length
+        cache, fed = None, 0  # `fed`: how many tokens of `ids` the cache already holds
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        try:
+            for _ in range(max_new_tokens):
+                if use_cache and ids.shape[1] <= context:
+                    if cache is None:
+                        cache, fed = self.new_cache(), 0
+                    logits = self(ids[:, fed:], cache=cache)[:, -1]
+                    fed = ids.shape[1]
+                else:
+                    logits = self(ids[:, -context:])[:, -1]
+                next_id = sample_next(logits, temperature, top_k, generator)
+                if eos_id is not None:
+                    next_id = torch.where(done[:, None], torch.full_like(next_id, eos_id), next_id)
+                    done |= next_id[:, 0] == eos_id
+                ids = torch.cat([ids, next_id], dim=1)
+                if eos_id is not None and bool(done.all()):
+                    break
+        finally:
+            self.train(was_training)
+        return ids
+
+    @classmethod
+    def from_hf_gpt2(cls, hf_model) -> "GPT":
+        """Our GPT with the weights of a Hugging Face `GPT2LMHeadModel` copied in.
+
+        GPT-2 keeps q, k, v in one fused `c_attn` and stores its linear layers (`Conv1D`) as
+        (in, out) matrices, the transpose of `nn.Linear`'s (out, in): both are undone here.
+        """
+        hf = hf_model.config
+        if hf.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
+            raise ValueError(f"hf_model: expected GPT-2's tanh GELU, got activation {hf.activation_function!r}")
+        config = GPTConfig(vocab_size=hf.vocab_size, context_length=hf.n_positions, d_model=hf.n_embd,
+                           n_layers=hf.n_layer, n_heads=hf.n_head, d_ff=hf.n_inner or 4 * hf.n_embd,
+                           dropout=0.0, bias=True, norm="pre", skip=True, layer_norm_eps=hf.layer_norm_epsilon,
+                           tie_weights=bool(getattr(hf, "tie_word_embeddings", True)))
+        model = cls(config)
+        model.load_state_dict(gpt2_state_dict_to_ours(hf_model.state_dict(), config))
+        return model
+
+
+def gpt2_state_dict_to_ours(hf_state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]:
+    """Rename and reshape a `GPT2LMHeadModel` state dict to `GPT`'s names (see `GPT.from_hf_gpt2`)."""
+    t = {k.removeprefix("transformer."): v for k, v in hf_state.items()}
+    d = config.d_model
+    ours = {"tok_emb.weight": t["wte.weight"], "pos_emb.weight": t["wpe.weight"],
+            "norm.weight": t["ln_f.weight"], "norm.bias": t["ln_f.bias"],
+            "lm_head.weight": t.get("lm_head.weight", t["wte.weight"])}
+    for i in range(config.n_layers):
+        h, b = f"h.{i}.", f"blocks.{i}."
+        w, bias = t[h + "attn.c_attn.weight"], t[h + "attn.c_attn.bias"]  # (d, 3d): q | k | v
+        for j, name in enumerate(("q_proj", "k_proj", "v_proj")):
+            ours[b + f"attn.{name}.weight"] = w[:, j * d:(j + 1) * d].t()
+            ours[b + f"attn.{name}.bias"] = bias[j * d:(j + 1) * d]
+        pairs = {"attn.out_proj": "attn.c_proj", "ff.up": "mlp.c_fc", "ff.down": "mlp.c_proj"}
+        for mine, theirs in pairs.items():
+            ours[b + mine + ".weight"] = t[h + theirs + ".weight"].t()
+            ours[b + mine + ".bias"] = t[h + theirs + ".bias"]
+        for mine, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+            ours[b + mine + ".weight"] = t[h + theirs + ".weight"]
+            ours[b + mine + ".bias"] = t[h + theirs + ".bias"]
+    return {k: v.detach().clone().contiguous() for k, v in ours.items()}
+
+
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                generator: torch.Generator | None = None) -> Tensor:
+    """One next token per row of `logits` (batch, vocab): greedy if temperature is 0, else sampled
+    from softmax(logits / temperature) restricted to the `top_k` largest logits. Returns (batch, 1)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Sizes of an encoder-decoder transformer (the 2017 translation model, with pre-norm blocks).
+
+    src_vocab_size / tgt_vocab_size: token ids of the source (French) and target (English) sides;
+    context_length: longest sentence on either side; pad_id: the padding id (ignored by attention
+    and by the loss); the rest as in `GPTConfig`.
+    """
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    context_length: int = 32
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None
+    dropout: float = 0.0
+    pad_id: int = 0
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("src_vocab_size", "tgt_vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
+            _check_positive_int(name, getattr(self, name))
+        if self.d_ff is None:
+            self.d_ff = 4 * self.d_model
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, "
+                             f"got d_model={self.d_model}, n_heads={self.n_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Encoder (left of the famous figure) reads the source sentence with full attention; decoder
+    (right) writes the target one token at a time, with masked self-attention and cross-attention
+    to the encoder's vectors — the contextual embeddings of the source sentence."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        if not isinstance(config, Seq2SeqConfig):
+            raise TypeError(f"config: expected a Seq2SeqConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.src_emb = nn.Embedding(c.src_vocab_size, c.d_model)
+        self.tgt_emb = nn.Embedding(c.tgt_vocab_size, c.d_model)
+        self.pos_emb = nn.Embedding(c.context_length, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+
+        def blocks(decoder: bool) -> nn.ModuleList:
+            return nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout, causal=decoder,
+                                       cross_attention=decoder, layer_norm_eps=c.layer_norm_eps)
+                                 for _ in range(c.n_layers))
+
+        self.encoder, self.decoder = blocks(False), blocks(True)
+        self.enc_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.dec_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
+        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
+        _init_weights(self, c.n_layers)
+
+    def _embed(self, ids: Tensor, table: nn.Embedding, name: str) -> Tensor:
+        _check_ids(ids, table.num_embeddings, name)
+        if ids.shape[1] > self.config.context_length:
+            raise ValueError(f"{name}: sequence length {ids.shape[1]} is longer than the context length "
+                             f"{self.config.context_length} (config.context_length)")
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        return self.drop(table(ids) + self.pos_emb(positions))
+
+    def source_mask(self, src: Tensor) -> Tensor:
+        """(batch, 1, 1, src_length) boolean: True where a key is a real token, False on padding."""
+        return (src != self.config.pad_id)[:, None, None, :]
+
+    def encode(self, src: Tensor) -> Tensor:
+        """Source ids (batch, src_length) → one contextual vector per source token (batch, src_length, d_model)."""
+        x, mask = self._embed(src, self.src_emb, "src"), self.source_mask(src)
+        for block in self.encoder:
+            x = block(x, self_mask=mask)
+        return self.enc_norm(x)
+
+    def decode(self, tgt: Tensor, memory: Tensor, src: Tensor) -> Tensor:
+        """Target ids so far (batch, tgt_length) and the encoder's output → next-token logits."""
+        x, mask = self._embed(tgt, self.tgt_emb, "tgt"), self.source_mask(src)
+        for block in self.decoder:
+            x = block(x, context=memory, context_mask=mask)
+        return self.lm_head(self.dec_norm(x))
+
+    def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
+        """Teacher forcing: logits for every position of `tgt` given the whole source sentence."""
+        return self.decode(tgt, self.encode(src), src)
+
+    def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
+        """Cross-entropy of predicting `tgt_out` (the target shifted left) from `tgt_in`; pads ignored."""
+        logits = self(src, tgt_in)
+        return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=self.config.pad_id)
+
+    @torch.no_grad()
+    def translate(self, src: Tensor, bos_id: int, eos_id: int, max_len: int | None = None) -> list[list[int]]:
+        """Greedy decoding: the target ids (without BOS/EOS) for each source row of `src`."""
+        max_len = self.config.context_length if max_len is None else min(max_len, self.config.context_length)
+        was_training = self.training
+        self.eval()
+        try:
+            memory = self.encode(src)
+            out = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
+            for _ in range(max_len - 1):
+                next_id = self.decode(out, memory, src)[:, -1].argmax(-1, keepdim=True)
+                out = torch.cat([out, next_id], dim=1)
+                if bool((out == eos_id).any(dim=1).all()):
+                    break
+        finally:
+            self.train(was_training)
+        results = []
+        for row in out[:, 1:].tolist():
+            results.append(row[:row.index(eos_id)] if eos_id in row else row)
+        return results
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> Tensor:
+    """Lists of ids of different lengths → one (batch, longest) tensor, padded on the right."""
+    if not sequences:
+        raise ValueError("sequences: expected at least one sequence of ids, got none")
+    longest = max(len(s) for s in sequences)
+    out = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        out[i, :len(s)] = torch.as_tensor(list(s), dtype=torch.long)
+    return out
