@@ -268,6 +268,58 @@ def perplexity_from_logits(logits: Tensor, ids: Tensor) -> float:
     return math.exp(F.cross_entropy(logits[:-1], ids[1:]).item())
 
 
+def resident_mb() -> float:
+    """This process's resident memory in MB, after handing freed memory back to the OS where possible,
+    so that the difference of two readings is what was built in between."""
+    import ctypes
+    import gc
+
+    import psutil
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed blocks otherwise
+    except (OSError, AttributeError):  # not glibc (macOS, Windows): the reading is just less tidy
+        pass
+    return psutil.Process().memory_info().rss / 1e6
+
+
+@torch.no_grad()
+def hf_logits(model: nn.Module, ids: Tensor) -> Tensor:
+    """Logits (T, vocab) of a Hugging Face causal LM for one sequence of ids (T,), as float32."""
+    return model(torch.as_tensor(ids).reshape(1, -1)).logits[0].float()
+
+
+def llama_cpp_logits(llm, ids: Tensor) -> Tensor:
+    """Logits (T, vocab) from a llama-cpp-python `Llama` built with `logits_all=True`, for ids (T,)."""
+    ids = [int(i) for i in torch.as_tensor(ids).reshape(-1)]
+    llm.reset()
+    llm.eval(ids)
+    return torch.tensor(llm.scores[:len(ids)], dtype=torch.float32)
+
+
+@torch.no_grad()
+def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int = 32) -> float:
+    """Greedy generation speed of a Hugging Face model: exactly `n_tokens` new tokens, timed."""
+    import time
+
+    inputs = tokenizer(prompt, return_tensors="pt")
+    start = time.perf_counter()
+    model.generate(**inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False)
+    return n_tokens / (time.perf_counter() - start)
+
+
+def llama_cpp_tokens_per_second(llm, prompt: str, n_tokens: int = 32) -> float:
+    """Greedy generation speed of llama.cpp: new tokens (up to `n_tokens`) over wall time."""
+    import time
+
+    llm.reset()
+    start = time.perf_counter()
+    out = llm.create_completion(prompt, max_tokens=n_tokens, temperature=0.0)
+    return out["usage"]["completion_tokens"] / (time.perf_counter() - start)
+
+
 __all__ = ["BITS", "GRANULARITIES", "INT4_KERNEL_GROUP_SIZES", "Quantized", "absmax_quantize", "zeropoint_quantize",
            "pack_int4", "unpack_int4", "Int8Linear", "Int4Linear", "quantize_linears", "weight_bytes",
-           "saved_size_bytes", "perplexity_from_logits"]
+           "saved_size_bytes", "perplexity_from_logits", "resident_mb", "hf_logits", "llama_cpp_logits",
+           "hf_tokens_per_second", "llama_cpp_tokens_per_second"]

@@ -172,17 +172,37 @@ def kv_cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, seq_len: int, ba
 
 
 def activation_bytes(n_layers: int, d_model: int, seq_len: int, batch: int = 1, n_heads: int = 1,
-                     flash_attention: bool = True) -> float:
-    """Bytes autograd keeps for the backward pass of a GPT-style stack in 16-bit (no recomputation).
+                     flash_attention: bool = True, dtype: str = "bfloat16") -> float:
+    """Bytes autograd keeps for the backward pass of a GPT-style stack (no recomputation).
 
-    Korthikanti et al. (2022): per layer s·b·d·(34 + 5·a·s/d); the 5·a·s/d term is the s×s attention
-    matrices, which a fused (flash) attention kernel never stores. Gradient checkpointing keeps far less.
+    Korthikanti et al. (2022), 16-bit: per layer s·b·d·(34 + 5·a·s/d) bytes; the 5·a·s/d term is the
+    s×s attention matrices, which a fused (flash) attention kernel never stores. fp32 doubles it.
+    Gradient checkpointing keeps far less (one vector per token per layer, recomputing the rest).
     """
     for name, value in (("n_layers", n_layers), ("d_model", d_model), ("seq_len", seq_len),
                         ("batch", batch), ("n_heads", n_heads)):
         _positive_int(name, value)
     per_token = 34.0 * d_model + (0.0 if flash_attention else 5.0 * n_heads * seq_len)
-    return float(n_layers) * seq_len * batch * per_token
+    return float(n_layers) * seq_len * batch * per_token * _bytes_per_value(dtype) / 2
+
+
+def saved_activation_bytes(model, *args, **kwargs) -> int:
+    """Measured: bytes of the tensors autograd saves for backward during `model(*args, **kwargs)`,
+    each storage counted once and the model's own parameters left out."""
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(*args, **kwargs)
+    return sum(saved.values())
 
 
 def inference_memory_bytes(shape: TransformerShape, dtype: str = "bfloat16", seq_len: int = 4096,

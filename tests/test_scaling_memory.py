@@ -54,6 +54,17 @@ def test_activation_estimate_by_hand():
     assert scaling.activation_bytes(1, 4, 2, 1, n_heads=2) == 2 * 4 * 34
     assert scaling.activation_bytes(1, 4, 2, 1, n_heads=2, flash_attention=False) == 2 * (4 * 34 + 5 * 2 * 2)
     assert scaling.activation_bytes(3, 4, 2, 5, n_heads=2) == 3 * 5 * 2 * 4 * 34
+    assert scaling.activation_bytes(3, 4, 2, 5, n_heads=2, dtype="float32") == 2 * 3 * 5 * 2 * 4 * 34
+
+
+def test_measured_saved_activations_count_what_autograd_keeps():
+    # y = relu(x @ W): autograd keeps x for W's gradient and relu's output; W is a parameter, not counted.
+    linear = torch.nn.Linear(16, 8, bias=False)
+    model = torch.nn.Sequential(linear, torch.nn.ReLU())
+    x = torch.randn(4, 16)
+    assert scaling.saved_activation_bytes(model, x) == (4 * 16 + 4 * 8) * 4
+    with torch.no_grad():  # measured even when called under no_grad
+        assert scaling.saved_activation_bytes(model, x) == (4 * 16 + 4 * 8) * 4
 
 
 def test_what_fits_an_a10g_for_a_7b_model():

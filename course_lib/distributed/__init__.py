@@ -24,7 +24,6 @@ REPORT_PREFIX = "RESULT "
 # What each device holds with 2 devices: "all" (a full copy) or how the thing is divided.
 PARTS = ("parameters", "gradients", "optimizer states", "activations")
 SPLITS = {
-    "single device": dict.fromkeys(PARTS, "all"),
     "data parallel (DDP)": {"parameters": "all", "gradients": "all", "optimizer states": "all",
                             "activations": "by batch"},
     "ZeRO-1": {"parameters": "all", "gradients": "all", "optimizer states": "by parameter",
