@@ -6,6 +6,8 @@ notebook 11 uses the memory arithmetic (a 7B model needs ≈ 14 GB in bf16).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SECONDS_PER_DAY = 86_400
 PETAFLOP_S_DAY = 1e15 * SECONDS_PER_DAY  # the unit OpenAI's papers use: 8.64e19 FLOP
 
@@ -75,9 +77,98 @@ def lora_parameter_count(n_layers: int, d_model: int, rank: int, matrices_per_la
     return n_layers * matrices_per_layer * rank * (d_model + d_out)
 
 
+# --- Notebook 08: the pre-training numbers table -------------------------------------------------
+
+
+# Dense peak throughput in the precision large models train in (bf16/fp16 tensor cores, no sparsity).
+PEAK_FLOPS = {
+    "V100": 125e12,    # fp16 tensor cores (GPT-3's generation)
+    "A100": 312e12,    # bf16 (LLaMA 2, GPT-4)
+    "H100": 989e12,    # bf16, SXM
+    "TPU v4": 275e12,  # bf16 (PaLM)
+}
+
+
+def cluster_flops(n_gpus: int, peak_flops: float, mfu: float, days: float) -> float:
+    """FLOPs a cluster delivers: chips × peak × utilisation × seconds (training_days run backwards).
+
+    This is how the GPT-4 estimate is made: ~25,000 A100s × 90-100 days × 32-36 % MFU ≈ 2e25 FLOP.
+    """
+    _positive("n_gpus", n_gpus)
+    _positive("peak_flops", peak_flops)
+    _positive("days", days)
+    if not 0 < mfu <= 1:
+        raise ValueError(f"mfu: expected a fraction in (0, 1], got {mfu}")
+    return n_gpus * peak_flops * mfu * days * SECONDS_PER_DAY
+
+
+def training_cost(flops: float, peak_flops: float, price_per_gpu_hour: float, mfu: float = 0.4) -> float:
+    """Dollars to rent the GPU-hours that `flops` need at utilisation `mfu` (compute only)."""
+    return gpu_hours(flops, peak_flops, mfu) * _positive("price_per_gpu_hour", price_per_gpu_hour)
+
+
+def implied_mfu(flops: float, gpu_hours_used: float, peak_flops: float) -> float:
+    """The utilisation a run must have had: useful FLOPs / (GPU-hours × peak). LLaMA 2 7B: ≈ 0.4."""
+    return _positive("flops", flops) / (_positive("gpu_hours_used", gpu_hours_used) * 3600
+                                        * _positive("peak_flops", peak_flops))
+
+
+def implied_tokens(flops: float, n_params: float) -> float:
+    """Tokens seen in training if compute = 6·N·D: D = flops / (6·N) (for models that publish no D)."""
+    return _positive("flops", flops) / (6.0 * _positive("n_params", n_params))
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """One row of notebook 08's table: what was published (or credibly estimated) about a training run.
+
+    `n_params` is what works on each token (for a mixture of experts, the active parameters, which is
+    what 6·N·D needs); `total_params` is the size on disk. None = not published.
+    """
+
+    name: str
+    year: int
+    n_params: float
+    n_tokens: float | None
+    published_flops: float | None = None
+    published_gpu_hours: float | None = None
+    hardware: str | None = None
+    total_params: float | None = None
+    source: str = ""
+
+    @property
+    def flops(self) -> float:
+        """Our estimate: 6·N·D when the tokens are known, else the published figure."""
+        if self.n_tokens is not None:
+            return training_flops(self.n_params, self.n_tokens)
+        if self.published_flops is None:
+            raise ValueError(f"{self.name}: neither the tokens nor the compute are known")
+        return self.published_flops
+
+
+PUBLISHED_MODELS: tuple[PublishedModel, ...] = (
+    PublishedModel("GPT-1", 2018, 117e6, None, published_flops=1.7e19, hardware="8 GPUs, 1 month",
+                   source="Radford et al. 2018; compute is an outside estimate, tokens seen not published"),
+    PublishedModel("GPT-2", 2019, 1.5e9, None, published_flops=1.5e21,
+                   source="Radford et al. 2019; 'tens of petaflop/s-days', tokens seen not published"),
+    PublishedModel("GPT-3", 2020, 175e9, 300e9, published_flops=3.14e23, hardware="V100",
+                   source="Brown et al. 2020: 3,640 petaflop/s-days"),
+    PublishedModel("PaLM", 2022, 540e9, 780e9, published_flops=2.56e24, hardware="TPU v4",
+                   source="Chowdhery et al. 2022: 6,144 + 3,072 TPU v4 chips, 46.2 % MFU"),
+    PublishedModel("LLaMA 2 7B", 2023, 7e9, 2e12, published_gpu_hours=184_320, hardware="A100",
+                   source="Touvron et al. 2023: A100-80GB GPU-hours"),
+    PublishedModel("LLaMA 2 13B", 2023, 13e9, 2e12, published_gpu_hours=368_640, hardware="A100",
+                   source="Touvron et al. 2023: A100-80GB GPU-hours"),
+    PublishedModel("LLaMA 2 70B", 2023, 70e9, 2e12, published_gpu_hours=1_720_320, hardware="A100",
+                   source="Touvron et al. 2023: A100-80GB GPU-hours"),
+    PublishedModel("GPT-4", 2023, 280e9, 13e12, published_flops=2.15e25, hardware="A100",
+                   total_params=1.8e12,
+                   source="not published: leaked estimates (MoE, 2 of 16 experts per token, ~25,000 A100s)"),
+)
+
+
 # --- Memory arithmetic: what a model needs to be served or trained (notebook 11) ---------------------
 
-from dataclasses import dataclass  # noqa: E402  (kept with the section that uses it)
 
 A10G_BYTES = 24e9  # the NVIDIA A10G of an AWS g5.2xlarge, the course's GPU instance
 
