@@ -359,3 +359,36 @@ def parallelism_splits(splits: Mapping[str, Mapping[str, str]], n_devices: int =
     ax.set_ylim(-(len(splits) - 1) * cell_h - 0.45, box_h + 0.6)
     ax.set_axis_off()
     return ax
+
+
+def memory_bars(breakdowns: Mapping[str, Mapping[str, float]], limit: float | None = None,
+                limit_label: str = "", unit: float = 1e9, unit_name: str = "GB", ax=None):
+    """Stacked horizontal bars, one per setting, of what takes the memory (weights, gradients, ...),
+    with an optional vertical line at a device's capacity (notebook 11: what fits a 24 GB GPU)."""
+    import matplotlib.pyplot as plt
+
+    if not breakdowns:
+        raise ValueError("breakdowns: expected at least one named breakdown, got none")
+    parts = list(dict.fromkeys(part for b in breakdowns.values() for part in b))
+    colors = dict(zip(parts, plt.get_cmap("tab10").colors))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 0.6 * len(breakdowns) + 1.2))
+    names, labelled = list(breakdowns), set()
+    for row, name in enumerate(names):
+        left = 0.0
+        for part in parts:
+            value = breakdowns[name].get(part, 0.0) / unit
+            if value > 0:
+                ax.barh(row, value, left=left, color=colors[part], label=None if part in labelled else part)
+                labelled.add(part)
+                left += value
+        ax.text(left, row, f" {left:,.1f} {unit_name}", va="center", fontsize=8)
+    if limit is not None:
+        ax.axvline(limit / unit, color="black", linestyle="--", linewidth=1)
+        ax.text(limit / unit, len(names) - 0.45, f" {limit_label}", fontsize=8, va="bottom")
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.invert_yaxis()
+    ax.set_xlabel(unit_name)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return ax

@@ -220,34 +220,45 @@ def quantize_linears(model: nn.Module, bits: int = 8, group_size: int = 32,
     return len(targets)
 
 
-def _unique_tensors(model: nn.Module) -> list[Tensor]:
-    seen, tensors = set(), []
-    for tensor in [*model.parameters(), *model.buffers()]:
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
-        if key not in seen:
-            seen.add(key)
-            tensors.append(tensor)
-    return tensors
+def _plain_tensors(name: str, tensor: Tensor):
+    """(name, tensor) pairs of plain tensors: a tensor subclass (torchao's Int8Tensor keeps `qdata`,
+    `scale`, ...) is opened up into the tensors it really stores."""
+    flatten = getattr(type(tensor), "__tensor_flatten__", None)
+    if flatten is None:
+        yield name, tensor
+        return
+    inner_names, _ = tensor.__tensor_flatten__()
+    for inner in inner_names:
+        yield from _plain_tensors(f"{name}.{inner}", getattr(tensor, inner))
+
+
+def _unique_tensors(named) -> dict[str, Tensor]:
+    """Plain tensors by name, a storage shared by two names (tied embeddings) kept once."""
+    seen, out = set(), {}
+    for name, tensor in named:
+        for inner_name, inner in _plain_tensors(name, tensor):
+            key = (inner.untyped_storage().data_ptr(), inner.storage_offset(), inner.shape)
+            if key not in seen:
+                seen.add(key)
+                out[inner_name] = inner
+    return out
 
 
 def weight_bytes(model: nn.Module) -> int:
     """Bytes of all parameters and buffers, a tensor shared by two modules (tied embeddings) counted once."""
-    return sum(t.numel() * t.element_size() for t in _unique_tensors(model))
+    tensors = _unique_tensors([*model.named_parameters(), *model.named_buffers()])
+    return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
 def saved_size_bytes(model: nn.Module) -> int:
     """Size of the safetensors file holding `model`'s state (shared tensors once), written to a temp dir."""
     from safetensors.torch import save_file
 
-    state, seen = {}, set()
-    for name, tensor in model.state_dict().items():
-        if not isinstance(tensor, Tensor):
-            raise TypeError(f"model: state entry {name!r} is a {type(tensor).__name__}, not a tensor; "
+    for name, value in model.state_dict().items():
+        if not isinstance(value, Tensor):
+            raise TypeError(f"model: state entry {name!r} is a {type(value).__name__}, not a tensor; "
                             "safetensors stores plain tensors only")
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
-        if key not in seen:
-            seen.add(key)
-            state[name] = tensor.detach().contiguous()
+    state = {name: t.detach().contiguous() for name, t in _unique_tensors(model.state_dict().items()).items()}
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.safetensors")
         save_file(state, path)

@@ -297,12 +297,12 @@ def saved_activation_bytes(model, *args, **kwargs) -> int:
 
 
 def inference_memory_bytes(shape: TransformerShape, dtype: str = "bfloat16", seq_len: int = 4096,
-                           batch: int = 1) -> dict[str, float]:
-    """Weights plus the KV cache of `batch` sequences of `seq_len` tokens, for generation."""
+                           batch: int = 1, kv_dtype: str = "bfloat16") -> dict[str, float]:
+    """Weights in `dtype` plus the KV cache (in `kv_dtype`) of `batch` sequences of `seq_len` tokens."""
     if not isinstance(shape, TransformerShape):
         raise TypeError(f"shape: expected a TransformerShape, got {type(shape).__name__}")
     return {"weights": model_memory_bytes(shape.n_params, dtype),
-            "kv cache": kv_cache_bytes(shape.n_layers, shape.n_kv_heads, shape.d_head, seq_len, batch, dtype)}
+            "kv cache": kv_cache_bytes(shape.n_layers, shape.n_kv_heads, shape.d_head, seq_len, batch, kv_dtype)}
 
 
 def finetuning_memory_bytes(shape: TransformerShape, method: str = "full", seq_len: int = 512, batch: int = 1,

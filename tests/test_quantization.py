@@ -186,3 +186,13 @@ def test_perplexity_of_uniform_logits_is_the_vocabulary_size():
 def test_bad_input_is_named(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_torchao_int8_weights_are_counted_by_what_they_store():
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    model = nn.Sequential(nn.Linear(64, 32))
+    quantize_(model, Int8WeightOnlyConfig())
+    # int8 codes + one fp32 scale and one int8 zero point per output row, + the fp32 bias
+    assert Q.weight_bytes(model) == 32 * 64 + 32 * 4 + 32 * 1 + 32 * 4
+    assert Q.saved_size_bytes(model) > Q.weight_bytes(model)
