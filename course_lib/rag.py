@@ -170,7 +170,7 @@ def chunk_documents(documents: Sequence, chunk_size: int = 400, chunk_overlap: i
     if not isinstance(chunk_overlap, int) or not 0 <= chunk_overlap < chunk_size:
         raise ValueError(f"chunk_overlap: expected an int in [0, chunk_size={chunk_size}), got {chunk_overlap!r}")
     splitter = RecursiveCharacterTextSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                              separators=["\n\n", "\n", ". ", " ", ""])
+                                              separators=["\n\n", "\n", ". ", " ", ""], keep_separator="end")
     chunks = splitter.split_documents(list(documents))
     for number, chunk in enumerate(chunks):
         chunk.metadata["chunk"] = number
