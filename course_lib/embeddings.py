@@ -110,3 +110,25 @@ class SinusoidalPositionalEmbedding(_PositionalEmbedding):
 
     def positions(self, length: int) -> Tensor:
         return self.table[:length]
+
+
+def smollm2_token_embeddings(ids: list[int] | None = None) -> Tensor:
+    """Rows of SmolLM2-135M's token-embedding matrix (49,152 x 576), read straight from its GGUF file.
+
+    The same numbers as `load_smollm2()[0].get_input_embeddings().weight[ids]`, without building the
+    model: the matrix is stored 8-bit (Q8_0, blocks of 32 values sharing a scale) and only the rows
+    asked for are de-quantized. Notebook 05 maps a few words' vectors in 2-D.
+    """
+    import gguf
+    from gguf.quants import dequantize
+
+    from course_lib.pretrained import smollm2_gguf_path
+
+    reader = gguf.GGUFReader(str(smollm2_gguf_path()))
+    tensor = next(t for t in reader.tensors if t.name == "token_embd.weight")
+    rows = tensor.data
+    if ids is not None:
+        if isinstance(ids, (str, bytes)) or not all(isinstance(i, int) and 0 <= i < rows.shape[0] for i in ids):
+            raise ValueError(f"ids: expected a list of token ids in [0, {rows.shape[0]}), got {ids!r}")
+        rows = rows[list(ids)]
+    return torch.from_numpy(dequantize(rows, tensor.tensor_type).copy()).float()

@@ -74,3 +74,288 @@ def loss_curves(curves: Mapping[str, Sequence[float]], title: str = "Training lo
     ax.legend()
     ax.grid(alpha=0.3)
     return ax
+
+
+def attention_head_diagram(n_queries: int = 6, n_keys: int = 6, d_model: int = 8, d_head: int = 4,
+                           query_label: str = "X", context_label: str = "C", ax=None):
+    """How one attention head's matrices connect, each box labelled with its shape (notebook 04).
+
+    X (queries' tokens) and C (keys' tokens; C = X for self-attention) are projected by W_q, W_k, W_v;
+    Q Kᵀ / √d_head gives the scores, softmax the weights, weights · V the output.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    for name, value in (("n_queries", n_queries), ("n_keys", n_keys), ("d_model", d_model), ("d_head", d_head)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(11, 4.6))
+    colors = {"input": "#dbe9f6", "weight": "#fde0c5", "act": "#e2f0d9", "out": "#f4cccc"}
+    boxes = {  # name: (x, y, name shown, how it is computed, shape, kind)
+        "X": (0.0, 3.2, query_label, "queries' tokens", (n_queries, d_model), "input"),
+        "C": (0.0, 0.7, context_label, "keys' tokens", (n_keys, d_model), "input"),
+        "Wq": (2.3, 3.2, "W_q", "learned", (d_model, d_head), "weight"),
+        "Wk": (2.3, 1.5, "W_k", "learned", (d_model, d_head), "weight"),
+        "Wv": (2.3, -0.2, "W_v", "learned", (d_model, d_head), "weight"),
+        "Q": (4.6, 3.2, "Q", f"{query_label.split()[0]} · W_q", (n_queries, d_head), "act"),
+        "K": (4.6, 1.5, "K", f"{context_label.split()[0]} · W_k", (n_keys, d_head), "act"),
+        "V": (4.6, -0.2, "V", f"{context_label.split()[0]} · W_v", (n_keys, d_head), "act"),
+        "S": (6.9, 2.35, "scores", "Q · Kᵀ / √d_head", (n_queries, n_keys), "act"),
+        "A": (9.2, 2.35, "weights", "softmax(scores)", (n_queries, n_keys), "act"),
+        "O": (9.2, -0.2, "output", "weights · V", (n_queries, d_head), "out"),
+    }
+    width, height = 2.0, 1.1
+    for x, y, label, formula, shape, kind in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.05",
+                                    facecolor=colors[kind], edgecolor="#444444"))
+        ax.text(x + width / 2, y + height * 0.76, label, ha="center", va="center", fontsize=9, weight="bold")
+        ax.text(x + width / 2, y + height * 0.48, formula, ha="center", va="center", fontsize=8, style="italic")
+        ax.text(x + width / 2, y + height * 0.2, f"{shape[0]} × {shape[1]}", ha="center", va="center", fontsize=9)
+
+    def arrow(a: str, b: str) -> None:
+        xa, ya = boxes[a][0] + width, boxes[a][1] + height / 2
+        xb, yb = boxes[b][0], boxes[b][1] + height / 2
+        if boxes[b][0] == boxes[a][0]:  # same column: go down
+            xa, ya = boxes[a][0] + width / 2, boxes[a][1]
+            xb, yb = boxes[b][0] + width / 2, boxes[b][1] + height
+        ax.annotate("", xy=(xb, yb), xytext=(xa, ya), arrowprops=dict(arrowstyle="->", color="#333333"))
+
+    for src, dst in (("X", "Wq"), ("C", "Wk"), ("C", "Wv"), ("Wq", "Q"), ("Wk", "K"), ("Wv", "V"),
+                     ("Q", "S"), ("K", "S"), ("S", "A"), ("A", "O"), ("V", "O")):
+        arrow(src, dst)
+    ax.set_xlim(-0.2, 11.4)
+    ax.set_ylim(-0.45, 4.45)
+    ax.axis("off")
+    ax.set_title("One attention head: how the matrices connect (boxes show rows × columns)")
+    return ax
+
+
+# --- The transformer figure (notebooks 06-07): encoder left, decoder right, one part highlighted ---
+
+DIAGRAM_PARTS = ("embeddings", "positional encoding", "attention", "masked attention", "cross attention",
+                 "feed forward", "add & norm", "skip connections", "encoder", "decoder", "block",
+                 "linear", "softmax", "contextual embeddings")
+
+
+def transformer_diagram(highlight: str | Sequence[str] | None = None, decoder_only: bool = False,
+                        ax=None, title: str | None = None):
+    """The transformer of "Attention Is All You Need" drawn in code: encoder on the left, decoder on
+    the right (or the decoder alone, GPT-style, with `decoder_only=True`), with the parts named in
+    `highlight` (see DIAGRAM_PARTS) drawn strong and the rest faded. Notebooks 06 and 07 redraw it
+    for each section."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
+
+    wanted = [highlight] if isinstance(highlight, str) else list(highlight or [])
+    unknown = [h for h in wanted if h not in DIAGRAM_PARTS]
+    if unknown:
+        raise ValueError(f"highlight: unknown part(s) {unknown}; expected some of {list(DIAGRAM_PARTS)}")
+    tags_on = set(wanted)
+    for h in wanted:  # names that stand for several boxes
+        if h == "attention":
+            tags_on |= {"self attention", "masked attention", "cross attention"}
+        if h == "block":
+            tags_on |= {"encoder", "decoder"}
+
+    def on(*tags: str) -> bool:
+        return not wanted or bool(tags_on & set(tags))
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2 if decoder_only else 8.5, 7.2))
+    colors = {"attention": "#f9c98b", "feed forward": "#a9d6f5", "add & norm": "#f6f0a6",
+              "embeddings": "#f4b6c2", "linear": "#c9c3f0", "softmax": "#b9e4b9"}
+    strong, faded = 1.0, 0.28
+    width, height = 2.8, 0.5
+
+    def box(x, y, text, kind, tag, *columns):
+        named = on(tag)
+        lit = named or on(*columns)
+        edge = "#c0392b" if (wanted and named) else "black"
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                    boxstyle="round,pad=0.02,rounding_size=0.08", facecolor=colors[kind],
+                                    edgecolor=edge, linewidth=2.6 if (wanted and named) else 1.0,
+                                    alpha=strong if lit else faded, zorder=3))
+        ax.text(x, y, text, ha="center", va="center", fontsize=8, zorder=4, alpha=strong if lit else 0.45)
+
+    def arrow(x0, y0, x1, y1, *tags, color="black"):
+        lit = on(*tags) if tags else not wanted
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=2,
+                    arrowprops=dict(arrowstyle="->", lw=2.4 if (wanted and lit) else 1.0,
+                                    color="#c0392b" if (wanted and lit) else color, alpha=1.0 if lit else 0.4))
+
+    def line(xs, ys, *tags):
+        lit = on(*tags)
+        ax.plot(xs, ys, color="#c0392b" if (wanted and lit) else "black", lw=2.4 if (wanted and lit) else 1.0,
+                alpha=1.0 if lit else 0.4, zorder=2)
+
+    def frame(x, y0, y1, tag, label, right=False):
+        lit = on(tag)
+        ax.add_patch(Rectangle((x - width / 2 - 0.35, y0), width + 0.7, y1 - y0, facecolor="#eeeeee",
+                               edgecolor="#c0392b" if (wanted and lit) else "gray",
+                               linewidth=2.6 if (wanted and lit) else 1.0, alpha=0.9 if lit else 0.35, zorder=1))
+        if right:
+            ax.text(x + width / 2 + 0.5, (y0 + y1) / 2, "×N", ha="left", va="center", fontsize=11)
+        else:
+            ax.text(x - width / 2 - 0.5, (y0 + y1) / 2, "N×", ha="right", va="center", fontsize=11)
+        ax.text(x + width / 2 + 0.3, y1 - 0.06, label, ha="right", va="top", fontsize=8, style="italic",
+                alpha=1.0 if lit else 0.5, zorder=4)
+
+    def stack(x, sublayers, y0, column):
+        """Sub-layers bottom to top, each followed by Add & Norm with its skip connection."""
+        y = y0
+        for text, kind, tag in sublayers:
+            line([x, x + width / 2 + 0.2, x + width / 2 + 0.2], [y - 0.45, y - 0.45, y + 0.8],
+                 "skip connections", column)
+            arrow(x + width / 2 + 0.2, y + 0.8, x + width / 2, y + 0.8, "skip connections", column)
+            box(x, y, text, kind, tag, column)
+            arrow(x, y + height / 2, x, y + 0.8 - height / 2, column)
+            box(x, y + 0.8, "Add & Norm", "add & norm", "add & norm", column)
+            arrow(x, y + 0.8 + height / 2, x, y + 1.6 - height / 2, column)
+            y += 1.6
+        return y - 1.6 + 0.8  # the top Add & Norm
+
+    def embed(x, label, text):
+        ax.text(x, 0.15, label, ha="center", va="center", fontsize=9)
+        arrow(x, 0.3, x, 0.9 - height / 2)
+        box(x, 0.9, text, "embeddings", "embeddings")
+        arrow(x, 0.9 + height / 2, x, 1.55)
+        lit = on("positional encoding")
+        ax.add_patch(Circle((x, 1.7), 0.15, facecolor="white", edgecolor="#c0392b" if (wanted and lit) else "black",
+                            linewidth=2.4 if (wanted and lit) else 1.0, alpha=1.0 if lit else 0.4, zorder=3))
+        ax.text(x, 1.7, "+", ha="center", va="center", fontsize=11, zorder=4)
+        ax.text(x - 0.25, 1.7, "positional\nencoding", ha="right", va="center", fontsize=7.5,
+                alpha=1.0 if lit else 0.45)
+        arrow(x, 1.85, x, 2.8 - height / 2)
+
+    xd = 2.2 if decoder_only else 6.9
+    if not decoder_only:
+        xe = 2.4
+        frame(xe, 2.35, 5.65, "encoder", "encoder")
+        embed(xe, "inputs: le chat est sous la table", "Input embedding")
+        top = stack(xe, [("Multi-head attention", "attention", "self attention")], 2.8, "encoder")
+        stack(xe, [("Feed forward", "feed forward", "feed forward")], 4.4, "encoder")
+        line([xe, xe, 4.65, 4.65], [top + 1.6 + height / 2, 6.0, 6.0, 4.4], "contextual embeddings")
+        arrow(4.65, 4.4, xd - width / 2, 4.4, "contextual embeddings")
+        ax.text(3.55, 6.05, "contextual embeddings", ha="center", va="bottom", fontsize=7.5,
+                alpha=1.0 if on("contextual embeddings") else 0.45)
+        decoder_layers = [("Masked multi-head attention", "attention", "masked attention"),
+                          ("Multi-head cross-attention", "attention", "cross attention"),
+                          ("Feed forward", "feed forward", "feed forward")]
+        inputs = "outputs so far: the cat is …"
+    else:
+        decoder_layers = [("Masked multi-head attention", "attention", "masked attention"),
+                          ("Feed forward", "feed forward", "feed forward")]
+        inputs = "tokens so far"
+    top_y = 2.8 + 1.6 * len(decoder_layers) - 0.8
+    frame(xd, 2.35, top_y + 0.45, "decoder", "decoder" if not decoder_only else "GPT block", right=True)
+    embed(xd, inputs, "Output embedding" if not decoder_only else "Token embedding")
+    stack(xd, decoder_layers, 2.8, "decoder")
+    arrow(xd, top_y + height / 2, xd, top_y + 1.0 - height / 2)
+    box(xd, top_y + 1.0, "Linear", "linear", "linear")
+    arrow(xd, top_y + 1.0 + height / 2, xd, top_y + 1.7 - height / 2)
+    box(xd, top_y + 1.7, "Softmax", "softmax", "softmax")
+    arrow(xd, top_y + 1.7 + height / 2, xd, top_y + 2.2)
+    ax.text(xd, top_y + 2.35, "next-token probabilities", ha="center", va="center", fontsize=9)
+
+    ax.set_xlim(-0.6 if decoder_only else 0.0, 5.0 if decoder_only else 9.4)
+    ax.set_ylim(-0.1, top_y + 2.7)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title is None:
+        title = ("The transformer" if not decoder_only else "A GPT (decoder only)") + (
+            f" — {', '.join(wanted)}" if wanted else "")
+    ax.set_title(title, fontsize=11)
+    return ax
+
+
+# --- Notebook 08: the three steps of RLHF ---------------------------------------------------------
+
+RLHF_STEPS = (
+    ("1. Collect human comparisons",
+     "a prompt, two answers;\na person picks the better one\n(data/preferences.jsonl)"),
+    ("2. Train a reward model",
+     "SFT model + a scalar head;\nloss −log σ(r_chosen − r_rejected)\n(rlhf.pairwise_loss)"),
+    ("3. Optimise the policy with PPO",
+     "sample answers, score them,\nclipped updates, KL penalty\nto the SFT model (rlhf.ppo_step)"),
+)
+
+
+def rlhf_diagram(highlight: int | None = None, ax=None):
+    """The InstructGPT recipe as three boxes and arrows (notebook 08); `highlight` (1-3) colours one step."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    if highlight is not None and highlight not in (1, 2, 3):
+        raise ValueError(f"highlight: expected 1, 2, 3 or None, got {highlight!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(12, 3))
+    width, gap = 3.4, 0.55
+    for i, (title, body) in enumerate(RLHF_STEPS):
+        x = i * (width + gap)
+        colour = "#ffd8a8" if highlight == i + 1 else "#e7f0fa"
+        ax.add_patch(FancyBboxPatch((x, 0), width, 2.0, boxstyle="round,pad=0.05,rounding_size=0.15",
+                                    facecolor=colour, edgecolor="#33506b", linewidth=1.5))
+        ax.text(x + width / 2, 1.65, title, ha="center", va="center", fontsize=9.5, fontweight="bold")
+        ax.text(x + width / 2, 0.8, body, ha="center", va="center", fontsize=8.5)
+        if i < len(RLHF_STEPS) - 1:
+            ax.add_patch(FancyArrowPatch((x + width + 0.05, 1.0), (x + width + gap - 0.05, 1.0),
+                                         arrowstyle="-|>", mutation_scale=18, color="#33506b"))
+    right = len(RLHF_STEPS) * (width + gap) - gap
+    ax.add_patch(FancyArrowPatch((right - width / 2, -0.1), (width / 2, -0.1), connectionstyle="arc3,rad=-0.18",
+                                 arrowstyle="-|>", mutation_scale=14, color="#8899aa", linestyle="--"))
+    ax.text(right / 2, -1.0, "repeat: new answers from the improved policy, new comparisons", ha="center",
+            fontsize=8, color="#556677")
+    ax.set_xlim(-0.2, right + 0.2)
+    ax.set_ylim(-1.2, 2.2)
+    ax.axis("off")
+    ax.set_title("RLHF as in InstructGPT (Ouyang et al., 2022) and Stiennon et al. (2020)")
+    return ax
+
+
+def parallelism_splits(splits: Mapping[str, Mapping[str, str]], n_devices: int = 2, ax=None):
+    """What each device holds under each parallelism technique (notebook 11).
+
+    One row per technique, one column per part (parameters, gradients, ...); in each cell one box per
+    device, filled whole where the device keeps a full copy ("all") and only its own slice otherwise,
+    with the way the part is divided written underneath.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    if not splits:
+        raise ValueError("splits: expected at least one technique, got none")
+    parts = list(next(iter(splits.values())))
+    for technique, row in splits.items():
+        if list(row) != parts:
+            raise ValueError(f"splits: every technique must list the parts {parts}, {technique!r} lists {list(row)}")
+    if not isinstance(n_devices, int) or n_devices < 1:
+        raise ValueError(f"n_devices: expected a positive int, got {n_devices!r}")
+    colors = plt.get_cmap("tab10").colors
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.3 * len(parts) + 2.2, 0.95 * len(splits) + 0.9))
+    box_w, box_h, gap, cell_w, cell_h = 0.8, 0.45, 0.15, 2.2, 1.0
+    for i, (technique, row) in enumerate(splits.items()):
+        y = -i * cell_h
+        ax.text(-0.2, y + box_h / 2, technique, ha="right", va="center", fontsize=9)
+        for j, part in enumerate(parts):
+            how = row[part]
+            x0 = j * cell_w + (cell_w - n_devices * box_w - (n_devices - 1) * gap) / 2
+            for d in range(n_devices):
+                x = x0 + d * (box_w + gap)
+                if how == "all":
+                    ax.add_patch(Rectangle((x, y), box_w, box_h, color=colors[d], alpha=0.8))
+                else:
+                    share = box_w / n_devices
+                    ax.add_patch(Rectangle((x + d * share, y), share, box_h, color=colors[d], alpha=0.8))
+                ax.add_patch(Rectangle((x, y), box_w, box_h, fill=False, edgecolor="black", linewidth=0.8))
+            ax.text(j * cell_w + cell_w / 2, y - 0.12, "full copy each" if how == "all" else how,
+                    ha="center", va="top", fontsize=7.5)
+    for j, part in enumerate(parts):
+        ax.text(j * cell_w + cell_w / 2, box_h + 0.25, part, ha="center", va="bottom", fontsize=10, weight="bold")
+    ax.legend(handles=[Patch(color=colors[d], alpha=0.8, label=f"device {d}") for d in range(n_devices)],
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_xlim(-0.2, len(parts) * cell_w)
+    ax.set_ylim(-(len(splits) - 1) * cell_h - 0.45, box_h + 0.6)
+    ax.set_axis_off()
+    return ax

@@ -172,6 +172,13 @@ def load_glossary() -> dict[str, str]:
     return {row["fr"]: row["en"] for row in read_tsv(GLOSSARY_FILE)}
 
 
+def load_glossary_kinds() -> dict[str, str]:
+    """The `kind` column of the glossary: French word -> 'noun', 'verb', 'adjective', 'function' or 'name'."""
+    from course_lib.data import read_tsv
+
+    return {row["fr"]: row["kind"] for row in read_tsv(GLOSSARY_FILE)}
+
+
 def load_sentence_pairs(split: str | None = None, tags: Iterable[str] | None = None) -> list[SentencePair]:
     """data/fr_en_sentences.tsv as SentencePairs; `split` 'train' or 'test' (None: all);
     `tags` keeps pairs carrying any of them (notebooks 01 and 07)."""
@@ -409,7 +416,7 @@ def matrix_translate(sentence: str, K: Tensor, V: Tensor, src_vocab: Vocabulary,
 
 
 __all__ = ["UNK", "TAGS", "FAILING_TAGS", "SPLITS", "normalize", "strip_accents", "tokenize", "Lookup",
-           "nearest_spelling", "lookup", "literal_translate", "SentencePair", "load_glossary",
+           "nearest_spelling", "lookup", "literal_translate", "SentencePair", "load_glossary", "load_glossary_kinds",
            "load_sentence_pairs", "words", "exact_match", "edit_distance", "word_error_rate", "Scores",
            "score", "score_by_tag", "Vocabulary", "one_hot", "dictionary_matrices", "cosine_similarity",
            "cosine_decode", "matrix_translate"]

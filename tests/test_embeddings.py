@@ -121,3 +121,16 @@ def test_bad_inputs_name_the_argument():
         LearnedPositionalEmbedding(4, 8)(torch.zeros(1, 5, 8))
     with pytest.raises(ValueError, match="x: expected last dimension d_model=8"):
         SinusoidalPositionalEmbedding(4, 8)(torch.zeros(1, 3, 6))
+
+
+def test_smollm2_token_embeddings_read_from_the_gguf_equal_the_loaded_models():
+    from course_lib.embeddings import smollm2_token_embeddings
+    from course_lib.pretrained import load_smollm2
+
+    ids = [0, 2644, 2767, 7042, 49_151]
+    model, _ = load_smollm2()
+    expected = model.get_input_embeddings().weight.detach()
+    torch.testing.assert_close(smollm2_token_embeddings(ids), expected[ids], rtol=0, atol=0)
+    assert smollm2_token_embeddings().shape == expected.shape == (49_152, 576)
+    with pytest.raises(ValueError, match=r"ids: expected a list of token ids in \[0, 49152\)"):
+        smollm2_token_embeddings([49_152])

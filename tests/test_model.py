@@ -137,6 +137,29 @@ def test_kv_cache_generation_gives_the_same_tokens_as_recomputing(temperature, t
     assert torch.equal(runs[0][:, :5], prompt)
 
 
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_attention_weights_are_causal_distributions_matching_torch(norm):
+    torch.manual_seed(13)
+    model = GPT(GPTConfig(**TINY, norm=norm)).eval()
+    ids = torch.randint(0, 61, (2, 9))
+    maps = model.attention_weights(ids)
+    assert len(maps) == 2 and maps[0].shape == (2, 4, 9, 9)
+    torch.testing.assert_close(maps[1].sum(-1), torch.ones(2, 4, 9))
+    assert torch.all(maps[0].triu(diagonal=1) == 0)
+    # the first block sees the embeddings: torch's attention on them gives the same weights
+    block = model.blocks[0]
+    x = model.tok_emb(ids) + model.pos_emb(torch.arange(9))
+    theirs = nn.MultiheadAttention(32, 4, batch_first=True)
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([block.attn.q_proj.weight, block.attn.k_proj.weight,
+                                               block.attn.v_proj.weight]))
+        theirs.in_proj_bias.copy_(torch.cat([block.attn.q_proj.bias, block.attn.k_proj.bias, block.attn.v_proj.bias]))
+    h = block.norm1(x) if norm == "pre" else x
+    mask = nn.Transformer.generate_square_subsequent_mask(9)
+    _, expected = theirs(h, h, h, attn_mask=mask, average_attn_weights=False)
+    torch.testing.assert_close(maps[0], expected, atol=1e-6, rtol=1e-5)
+
+
 def test_the_cache_reproduces_the_logits_of_a_full_forward_pass():
     torch.manual_seed(8)
     model = GPT(GPTConfig(**TINY)).eval()
@@ -160,6 +183,20 @@ def test_our_gpt_computes_the_same_logits_as_hugging_face_gpt2():
     torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-5, rtol=1e-4)
     hf_greedy = hf.generate(ids[:, :4], max_new_tokens=10, do_sample=False, pad_token_id=0)
     assert torch.equal(ours.generate(ids[:, :4], 10, temperature=0.0), hf_greedy)
+
+
+def test_our_gpt_exported_to_hugging_face_gives_the_same_logits_and_greedy_text():
+    pytest.importorskip("transformers")
+    torch.manual_seed(14)
+    ours = GPT(GPTConfig(**TINY, d_ff=80)).eval()
+    hf = ours.to_hf_gpt2()
+    assert hf.lm_head.weight.data_ptr() == hf.transformer.wte.weight.data_ptr()  # still tied
+    ids = torch.randint(0, 61, (2, 24))
+    torch.testing.assert_close(hf(ids).logits, ours(ids), atol=1e-5, rtol=1e-4)
+    greedy = hf.generate(ids[:, :3], max_new_tokens=8, do_sample=False, pad_token_id=0)
+    assert torch.equal(greedy, ours.generate(ids[:, :3], 8, temperature=0.0))
+    with pytest.raises(ValueError, match="GPT-2 has pre-norm blocks"):
+        GPT(GPTConfig(**TINY, norm="post")).to_hf_gpt2()
 
 
 def test_loss_is_cross_entropy_of_the_next_token():

@@ -49,8 +49,9 @@ def after_heading(cells: list[dict], word: str) -> list[dict]:
     """The cells from the first heading that contains `word` up to the next heading of that level."""
     for i, cell in enumerate(cells):
         text = source(cell)
-        if cell["cell_type"] == "markdown" and re.match(rf"^(#+)\s.*{word}", text, re.I | re.M):
-            level = re.match(rf"^(#+)\s.*{word}", text, re.I | re.M).group(1)
+        found = re.search(rf"^(#+)\s.*{word}", text, re.I | re.M) if cell["cell_type"] == "markdown" else None
+        if found:
+            level = found.group(1)
             rest = []
             for later in cells[i + 1:]:
                 if later["cell_type"] == "markdown" and re.match(rf"^#{{1,{len(level)}}}\s", source(later)):
@@ -99,7 +100,7 @@ def test_at_least_three_exercises_with_checkers_and_a_recap(notebook):
     exercise_cells = after_heading(cells, "exercises")
     checked = [c for c in code_cells(exercise_cells) if "exercises." in source(c) or "check_" in source(c)]
     assert len(checked) >= 3, f"an '## Exercises' section with >= 3 checker calls (found {len(checked)})"
-    assert any(re.match(r"^#+\s.*recap", source(c), re.I | re.M) for c in cells if c["cell_type"] == "markdown"), \
+    assert any(re.search(r"^#+\s.*recap", source(c), re.I | re.M) for c in cells if c["cell_type"] == "markdown"), \
         "a '## Recap' section"
 
 

@@ -43,3 +43,61 @@ def test_lora_on_gpt3_query_and_value_is_about_ten_thousand_times_smaller():
 def test_bad_input_is_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+# --- notebook 08's table: our calculator beside the published figures ---------------------------
+
+def test_six_n_d_lands_within_a_few_percent_of_every_published_flop_count():
+    # GPT-3 (3.14e23), PaLM (2.56e24) and the GPT-4 estimate (2.15e25) all publish N, D and compute.
+    checked = [m for m in scaling.PUBLISHED_MODELS if m.n_tokens and m.published_flops]
+    assert {m.name for m in checked} == {"GPT-3", "PaLM", "GPT-4"}
+    for model in checked:
+        assert model.flops == pytest.approx(model.published_flops, rel=0.03), model.name
+
+
+def test_llama2_gpu_hours_imply_about_forty_percent_mfu_on_a100s():
+    # Touvron et al. 2023 publish A100 GPU-hours, not FLOPs: 6ND / (hours × 312 TFLOP/s) ≈ 0.4.
+    for name in ("LLaMA 2 7B", "LLaMA 2 13B", "LLaMA 2 70B"):
+        model = next(m for m in scaling.PUBLISHED_MODELS if m.name == name)
+        mfu = scaling.implied_mfu(model.flops, model.published_gpu_hours, scaling.PEAK_FLOPS["A100"])
+        assert 0.35 < mfu < 0.45, (name, mfu)
+
+
+def test_the_gpt4_cluster_estimate_brackets_the_reported_compute():
+    # ~25,000 A100s for 90-100 days at 32-36 % MFU; the reported estimate is ≈ 2.15e25 FLOP.
+    low = scaling.cluster_flops(25_000, scaling.PEAK_FLOPS["A100"], mfu=0.32, days=90)
+    high = scaling.cluster_flops(25_000, scaling.PEAK_FLOPS["A100"], mfu=0.36, days=100)
+    assert low < 2.15e25 < high
+    assert low == pytest.approx(25_000 * 312e12 * 0.32 * 90 * 86_400)
+
+
+def test_cluster_flops_is_training_days_run_backwards():
+    flops = scaling.cluster_flops(1024, 312e12, mfu=0.4, days=21)
+    assert scaling.training_days(flops, 1024, 312e12, mfu=0.4) == pytest.approx(21)
+
+
+def test_training_cost_is_gpu_hours_times_price():
+    # One PF/s-day on a 1e15 FLOP/s device at 100 % is 24 GPU-hours: at $2/hour, $48.
+    assert scaling.training_cost(8.64e19, peak_flops=1e15, price_per_gpu_hour=2.0, mfu=1.0) == pytest.approx(48.0)
+
+
+def test_implied_tokens_inverts_six_n_d():
+    assert scaling.implied_tokens(scaling.training_flops(1e9, 2e10), 1e9) == pytest.approx(2e10)
+
+
+def test_models_without_published_tokens_fall_back_on_the_published_compute():
+    gpt1 = next(m for m in scaling.PUBLISHED_MODELS if m.name == "GPT-1")
+    assert gpt1.n_tokens is None and gpt1.flops == gpt1.published_flops == 1.7e19
+    with pytest.raises(ValueError, match="neither the tokens nor the compute"):
+        _ = scaling.PublishedModel("mystery", 2024, 1e9, None).flops
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: scaling.cluster_flops(0, 312e12, 0.4, 10), "n_gpus: expected a positive number, got 0"),
+    (lambda: scaling.cluster_flops(8, 312e12, 0.0, 10), r"mfu: expected a fraction in \(0, 1\], got 0.0"),
+    (lambda: scaling.training_cost(1e20, 312e12, -1.0), "price_per_gpu_hour: expected a positive number"),
+    (lambda: scaling.implied_mfu(1e20, 0, 312e12), "gpu_hours_used: expected a positive number, got 0"),
+])
+def test_bad_input_to_the_table_helpers_is_named(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()

@@ -244,3 +244,9 @@ def test_the_shipped_tokenizer_is_the_corpus_tokenizer_at_vocab_4096():
     assert tokenizer.decode(ids) == page and len(ids) < len(page) / 3  # it compresses its own corpus
     # its first merges are what the corpus is made of: indentation and ' t' / ' a'
     assert [tokenizer.vocab[i] for i in range(256, 260)][:2] == [b"  ", b"    "]
+
+
+def test_the_shipped_tokenizer_is_exactly_what_training_on_the_corpus_gives():
+    # scripts/build_python_docs_tokenizer.py does this; training is deterministic (ties: smaller pair)
+    retrained = BPETokenizer().train(data.python_docs_corpus(), 4096, special_tokens=(ENDOFTEXT,))
+    assert retrained.to_dict() == data.python_docs_tokenizer().to_dict()

@@ -285,3 +285,15 @@ def test_every_pair_of_distinct_one_hot_rows_is_orthogonal():
     for i, j in itertools.combinations(range(len(vocab)), 2):
         assert float(rows[i] @ rows[j]) == 0.0
     assert torch.equal(rows @ rows.T, torch.eye(len(vocab)))
+
+
+def test_highlighted_translation_marks_how_each_word_was_found():
+    from course_lib.widgets import highlighted_translation
+
+    view = highlighted_translation(tr.lookup(["le", "chta", "etre", "zzz"], SMALL, normalize_accents=True, nearest=True))
+    assert repr(view) == "the [cat: chta, nearest] [be: etre, normalized] [<unk>: zzz, unknown]"
+    html = view._repr_html_()
+    assert html.count('title="found"') == 1 and html.count('title="unknown"') == 1 and "&lt;unk&gt;" in html
+    assert repr(highlighted_translation([])) == "(no words)"
+    with pytest.raises(ValueError, match="lookups: expected `how`"):
+        highlighted_translation([tr.Lookup("x", "y", "guessed")])

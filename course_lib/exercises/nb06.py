@@ -1,0 +1,121 @@
+"""Checkers for notebook 06 (multi-head attention, the feed-forward layer, stacked blocks, the causal mask).
+
+Each compares the learner's answer with torch or with `course_lib.model` and names the likely mistake.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from course_lib.exercises import Mismatch, Result, check, expect_close, expect_equal, expect_type
+
+
+def _rand(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def exercise_1(split_heads: Callable[[torch.Tensor, int], torch.Tensor]) -> Result:
+    """split_heads(x, n_heads): (batch, length, d_model) -> (batch, n_heads, length, d_head)."""
+
+    def attempt():
+        for (batch, length, d_model, n_heads), seed in (((1, 6, 8, 2), 0), ((3, 5, 12, 4), 1)):
+            x = _rand(batch, length, d_model, seed=seed)
+            got = split_heads(x, n_heads)
+            what = f"split_heads(x of shape {tuple(x.shape)}, n_heads={n_heads})"
+            expect_type(got, torch.Tensor, what)
+            d_head = d_model // n_heads
+            expect_equal(tuple(got.shape), (batch, n_heads, length, d_head), f"the shape of {what}")
+            expected = x.view(batch, length, n_heads, d_head).transpose(1, 2)
+            if torch.equal(got, x.reshape(batch, n_heads, length, d_head)):
+                raise Mismatch(f"{what}: the shape is right but the numbers are scrambled: reshaping straight to "
+                               "(batch, heads, length, d_head) mixes positions. Split the last dimension first, "
+                               "view(batch, length, heads, d_head), then swap the length and head axes.")
+            if torch.allclose(got, expected.transpose(-2, -1).reshape(got.shape)):
+                raise Mismatch(f"{what}: each head should hold a contiguous slice of d_head features.")
+            expect_close(got, expected, what)
+            expect_close(got[0, 1, 2], x[0, 2, d_head:2 * d_head], f"{what}[0, 1, 2] (head 1 of position 2)")
+
+    return check("1", attempt, "Head h of position t is features h*d_head ... (h+1)*d_head of x[t].")
+
+
+def exercise_2(causal_mask: Callable[[int], torch.Tensor]) -> Result:
+    """causal_mask(n): boolean (n, n), True where query i may look at key j, i.e. j <= i."""
+
+    def attempt():
+        for n in (1, 4, 7):
+            got = causal_mask(n)
+            what = f"causal_mask({n})"
+            expect_type(got, torch.Tensor, what)
+            expect_equal(tuple(got.shape), (n, n), f"the shape of {what}")
+            if got.dtype != torch.bool:
+                raise Mismatch(f"{what}: expected a boolean tensor (True = may attend), got dtype {got.dtype}.")
+            expected = torch.ones(n, n, dtype=torch.bool).tril()
+            if n > 1 and torch.equal(got, expected.T):
+                raise Mismatch(f"{what}: this lets each position see the future and hides the past. Rows are "
+                               "queries, columns keys: keep the lower triangle (tril), not the upper one.")
+            if n > 1 and torch.equal(got, torch.ones(n, n, dtype=torch.bool).tril(-1)):
+                raise Mismatch(f"{what}: a position must be allowed to look at itself (the diagonal is True).")
+            expect_equal(got.tolist(), expected.tolist(), what)
+
+    return check("2", attempt, "Row i allows keys 0..i: the past and the present, never the future.")
+
+
+def exercise_3(collapse: Callable[[nn.Linear, nn.Linear], tuple[torch.Tensor, torch.Tensor]]) -> Result:
+    """collapse(first, second) -> (W, b) with x @ W.T + b == second(first(x)) for every x."""
+
+    def attempt():
+        torch.manual_seed(3)
+        first, second = nn.Linear(5, 7), nn.Linear(7, 3)
+        got = collapse(first, second)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise Mismatch(f"collapse(first, second): expected a tuple (W, b), got {type(got).__name__}.")
+        W, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in got)
+        expect_type(W, torch.Tensor, "W")
+        expect_type(b, torch.Tensor, "b")
+        if tuple(W.shape) == (5, 3):
+            raise Mismatch("W has shape (5, 3): nn.Linear keeps weights as (out, in), so the combined W "
+                           "should be (3, 5) = second.weight @ first.weight.")
+        expect_equal(tuple(W.shape), (3, 5), "the shape of W (out_features of second, in_features of first)")
+        expect_close(W, second.weight.detach() @ first.weight.detach(), "W", tol=1e-5)
+        expected_b = second.weight.detach() @ first.bias.detach() + second.bias.detach()
+        if torch.allclose(b, first.bias.detach()[:3] + second.bias.detach(), atol=1e-5) or \
+                torch.allclose(b, second.bias.detach(), atol=1e-5):
+            raise Mismatch("b: the first layer's bias also goes through the second layer's matrix: "
+                           "b = second.weight @ first.bias + second.bias.")
+        expect_close(b, expected_b, "b", tol=1e-5)
+        x = torch.randn(4, 5)
+        expect_close(x @ W.T + b, second(first(x)).detach(), "x @ W.T + b versus second(first(x))", tol=1e-5)
+
+    return check("3", attempt, "Two linear layers are one linear layer: depth without a non-linearity buys nothing.")
+
+
+def exercise_4(block_parameters: Callable[[int, int], int]) -> Result:
+    """block_parameters(d_model, d_ff): how many numbers one `course_lib.model.Block` learns."""
+
+    def attempt():
+        from course_lib.model import Block
+
+        for d_model, d_ff in ((8, 32), (64, 256), (48, 100)):
+            expected = sum(p.numel() for p in Block(d_model, 4, d_ff=d_ff).parameters())
+            got = block_parameters(d_model, d_ff)
+            what = f"block_parameters(d_model={d_model}, d_ff={d_ff})"
+            if not isinstance(got, int):
+                raise Mismatch(f"{what}: expected an int, got {type(got).__name__}.")
+            attention = 4 * d_model * d_model + 4 * d_model
+            ff = 2 * d_model * d_ff + d_ff + d_model
+            if got == attention + ff:
+                raise Mismatch(f"{what}: you counted attention and feed-forward; the two LayerNorms learn "
+                               f"a scale and a shift each ({4 * d_model} more numbers).")
+            if got == 4 * d_model * d_model + 2 * d_model * d_ff:
+                raise Mismatch(f"{what}: you counted the weight matrices only; add the biases and the "
+                               "LayerNorms' scales and shifts.")
+            if got == 3 * d_model * d_model + 3 * d_model + ff + 4 * d_model:
+                raise Mismatch(f"{what}: attention has four d_model x d_model matrices: W_q, W_k, W_v and the "
+                               "output projection W_o that mixes the heads.")
+            expect_equal(got, expected, what)
+
+    return check("4", attempt, "Attention 4d² + 4d, feed-forward 2·d·d_ff + d_ff + d, norms 4d: "
+                               "the feed-forward layer holds most of a block's parameters.")
