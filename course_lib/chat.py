@@ -129,6 +129,7 @@ class ChatSession:
         return count_tokens(self.tokenizer, self.messages)
 
     def fits(self) -> bool:
+        """Whether the next prompt plus `max_new_tokens` for the reply fit in the context window."""
         return self.n_tokens() + self.max_new_tokens <= self.context_window
 
     def fit(self) -> list[dict[str, str]]:
@@ -147,16 +148,20 @@ class ChatSession:
             oldest = self.turns[:n]
             del self.turns[:n]
             dropped += oldest
+            self.dropped += oldest
             if self.on_overflow == "summarize":  # the previous summary and the oldest turns, in one sentence
                 earlier = [message("system", SUMMARY_PREFIX + self.summary)] if self.summary else []
                 self.summary = self.summarizer(earlier + oldest)
-        self.dropped += dropped
         return dropped
 
     def send(self, text: str) -> str:
         """Add the user's message, fit the history into the window, ask the model, remember its reply."""
         self.add("user", text)
-        self.fit()
+        try:
+            self.fit()
+        except ValueError:
+            self.turns.pop()  # a message that cannot fit is not kept either
+            raise
         reply = complete(self.model, self.tokenizer, self.messages, self.max_new_tokens, **self.generation)
         self.turns.append({"role": "assistant", "content": reply or "…"})  # an empty reply still takes a turn
         return reply

@@ -137,6 +137,7 @@ def test_a_last_message_longer_than_the_window_is_refused(tokenizer):
     session = chat.ChatSession(RecordingModel(tokenizer), tokenizer, context_window=60, max_new_tokens=10)
     with pytest.raises(ValueError, match="content: the last message alone needs"):
         session.send("word " * 100)
+    assert session.turns == [], "the refused message is not kept in the history"
 
 
 def test_bad_session_settings_are_refused(tokenizer):
