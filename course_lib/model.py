@@ -325,6 +325,42 @@ class GPT(nn.Module):
         model.load_state_dict(gpt2_state_dict_to_ours(hf_model.state_dict(), config))
         return model
 
+    def to_hf_gpt2(self):
+        """The same network as a Hugging Face `GPT2LMHeadModel` (our weights copied in), for models
+        GPT-2 can express: pre-norm, skip connections, biases, tied embeddings."""
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        c = self.config
+        if c.norm != "pre" or not c.skip or not c.bias or not c.tie_weights:
+            raise ValueError("config: GPT-2 has pre-norm blocks with skip connections, biases and tied "
+                             f"embeddings; got norm={c.norm!r}, skip={c.skip}, bias={c.bias}, tie_weights={c.tie_weights}")
+        hf_config = GPT2Config(vocab_size=c.vocab_size, n_positions=c.context_length, n_embd=c.d_model,
+                               n_layer=c.n_layers, n_head=c.n_heads, n_inner=c.d_ff, activation_function="gelu_new",
+                               resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
+                               layer_norm_epsilon=c.layer_norm_eps, tie_word_embeddings=True)
+        hf = GPT2LMHeadModel(hf_config)
+        hf.load_state_dict(gpt2_state_dict_from_ours(self.state_dict(), c))
+        return hf.eval()
+
+
+def gpt2_state_dict_from_ours(state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]:
+    """The inverse of `gpt2_state_dict_to_ours`: our names and shapes to `GPT2LMHeadModel`'s."""
+    t = {"wte.weight": state["tok_emb.weight"], "wpe.weight": state["pos_emb.weight"],
+         "ln_f.weight": state["norm.weight"], "ln_f.bias": state["norm.bias"]}
+    for i in range(config.n_layers):
+        h, b = f"h.{i}.", f"blocks.{i}."
+        t[h + "attn.c_attn.weight"] = torch.cat([state[b + f"attn.{n}.weight"].t() for n in ("q_proj", "k_proj", "v_proj")], 1)
+        t[h + "attn.c_attn.bias"] = torch.cat([state[b + f"attn.{n}.bias"] for n in ("q_proj", "k_proj", "v_proj")])
+        for mine, theirs in {"attn.out_proj": "attn.c_proj", "ff.up": "mlp.c_fc", "ff.down": "mlp.c_proj"}.items():
+            t[h + theirs + ".weight"] = state[b + mine + ".weight"].t()
+            t[h + theirs + ".bias"] = state[b + mine + ".bias"]
+        for mine, theirs in (("norm1", "ln_1"), ("norm2", "ln_2")):
+            t[h + theirs + ".weight"] = state[b + mine + ".weight"]
+            t[h + theirs + ".bias"] = state[b + mine + ".bias"]
+    out = {"transformer." + k: v.detach().clone().contiguous() for k, v in t.items()}
+    out["lm_head.weight"] = state["lm_head.weight"].detach().clone()
+    return out
+
 
 def gpt2_state_dict_to_ours(hf_state: dict[str, Tensor], config: GPTConfig) -> dict[str, Tensor]:
     """Rename and reshape a `GPT2LMHeadModel` state dict to `GPT`'s names (see `GPT.from_hf_gpt2`)."""

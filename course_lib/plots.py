@@ -309,4 +309,51 @@ def rlhf_diagram(highlight: int | None = None, ax=None):
     ax.set_ylim(-1.2, 2.2)
     ax.axis("off")
     ax.set_title("RLHF as in InstructGPT (Ouyang et al., 2022) and Stiennon et al. (2020)")
+
+
+def parallelism_splits(splits: Mapping[str, Mapping[str, str]], n_devices: int = 2, ax=None):
+    """What each device holds under each parallelism technique (notebook 11).
+
+    One row per technique, one column per part (parameters, gradients, ...); in each cell one box per
+    device, filled whole where the device keeps a full copy ("all") and only its own slice otherwise,
+    with the way the part is divided written underneath.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    if not splits:
+        raise ValueError("splits: expected at least one technique, got none")
+    parts = list(next(iter(splits.values())))
+    for technique, row in splits.items():
+        if list(row) != parts:
+            raise ValueError(f"splits: every technique must list the parts {parts}, {technique!r} lists {list(row)}")
+    if not isinstance(n_devices, int) or n_devices < 1:
+        raise ValueError(f"n_devices: expected a positive int, got {n_devices!r}")
+    colors = plt.get_cmap("tab10").colors
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.3 * len(parts) + 2.2, 0.95 * len(splits) + 0.9))
+    box_w, box_h, gap, cell_w, cell_h = 0.8, 0.45, 0.15, 2.2, 1.0
+    for i, (technique, row) in enumerate(splits.items()):
+        y = -i * cell_h
+        ax.text(-0.2, y + box_h / 2, technique, ha="right", va="center", fontsize=9)
+        for j, part in enumerate(parts):
+            how = row[part]
+            x0 = j * cell_w + (cell_w - n_devices * box_w - (n_devices - 1) * gap) / 2
+            for d in range(n_devices):
+                x = x0 + d * (box_w + gap)
+                if how == "all":
+                    ax.add_patch(Rectangle((x, y), box_w, box_h, color=colors[d], alpha=0.8))
+                else:
+                    share = box_w / n_devices
+                    ax.add_patch(Rectangle((x + d * share, y), share, box_h, color=colors[d], alpha=0.8))
+                ax.add_patch(Rectangle((x, y), box_w, box_h, fill=False, edgecolor="black", linewidth=0.8))
+            ax.text(j * cell_w + cell_w / 2, y - 0.12, "full copy each" if how == "all" else how,
+                    ha="center", va="top", fontsize=7.5)
+    for j, part in enumerate(parts):
+        ax.text(j * cell_w + cell_w / 2, box_h + 0.25, part, ha="center", va="bottom", fontsize=10, weight="bold")
+    ax.legend(handles=[Patch(color=colors[d], alpha=0.8, label=f"device {d}") for d in range(n_devices)],
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_xlim(-0.2, len(parts) * cell_w)
+    ax.set_ylim(-(len(splits) - 1) * cell_h - 0.45, box_h + 0.6)
+    ax.set_axis_off()
     return ax

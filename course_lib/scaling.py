@@ -164,3 +164,166 @@ PUBLISHED_MODELS: tuple[PublishedModel, ...] = (
                    total_params=1.8e12,
                    source="not published: leaked estimates (MoE, 2 of 16 experts per token, ~25,000 A100s)"),
 )
+
+
+# --- Memory arithmetic: what a model needs to be served or trained (notebook 11) ---------------------
+
+from dataclasses import dataclass  # noqa: E402  (kept with the section that uses it)
+
+A10G_BYTES = 24e9  # the NVIDIA A10G of an AWS g5.2xlarge, the course's GPU instance
+
+# Bytes each parameter costs while training, by recipe. Mixed precision keeps bf16 weights and gradients
+# for the arithmetic and an fp32 master copy plus Adam's two moments for the update: 2 + 2 + 12 = 16.
+TRAINING_BYTES_PER_PARAM = {
+    "fp32 adam": {"weights": 4.0, "gradients": 4.0, "optimizer states": 8.0},
+    "mixed-precision adam": {"weights": 2.0, "gradients": 2.0, "optimizer states": 12.0},
+    "fp32 sgd": {"weights": 4.0, "gradients": 4.0, "optimizer states": 0.0},
+}
+FINETUNING_METHODS = ("full", "lora", "qlora")
+# NF4 stores one 8-bit scale per 64 weights and one fp32 scale per 256 of those: 8/64 + 32/(64·256) bits.
+QLORA_CONSTANT_BITS = 8 / 64 + 32 / (64 * 256)
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return value
+
+
+def _bytes_per_value(dtype: str) -> float:
+    if dtype not in BYTES_PER_PARAM:
+        raise ValueError(f"dtype: expected one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}")
+    return BYTES_PER_PARAM[dtype]
+
+
+@dataclass(frozen=True)
+class TransformerShape:
+    """The sizes that decide a Llama-style decoder's memory: layers, widths, heads, vocabulary.
+
+    `n_kv_heads` < `n_heads` is grouped-query attention (keys and values shared by several heads);
+    `gated_mlp` is SwiGLU's three matrices instead of two.
+    """
+
+    name: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    d_ff: int
+    vocab_size: int
+    tied_embeddings: bool = True
+    gated_mlp: bool = True
+
+    def __post_init__(self):
+        for field_name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size"):
+            _positive_int(field_name, getattr(self, field_name))
+        if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads, n_kv_heads: expected d_model % n_heads == 0 and n_heads % n_kv_heads == 0, "
+                             f"got d_model={self.d_model}, n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}")
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def n_params(self) -> int:
+        """Parameters: embeddings (+ an untied output head), per layer q/k/v/o, the MLP and two norms."""
+        kv_width = self.n_kv_heads * self.d_head
+        attention = 2 * self.d_model * self.d_model + 2 * self.d_model * kv_width
+        mlp = (3 if self.gated_mlp else 2) * self.d_model * self.d_ff
+        per_layer = attention + mlp + 2 * self.d_model
+        embeddings = self.vocab_size * self.d_model * (1 if self.tied_embeddings else 2)
+        return embeddings + self.n_layers * per_layer + self.d_model
+
+
+SMOLLM2_135M = TransformerShape("SmolLM2-135M", n_layers=30, d_model=576, n_heads=9, n_kv_heads=3,
+                                d_ff=1536, vocab_size=49152, tied_embeddings=True)
+LLAMA2_7B = TransformerShape("Llama-2-7B", n_layers=32, d_model=4096, n_heads=32, n_kv_heads=32,
+                             d_ff=11008, vocab_size=32000, tied_embeddings=False)
+
+
+def training_state_bytes(n_params: float, recipe: str = "mixed-precision adam") -> dict[str, float]:
+    """Bytes of weights, gradients and optimizer states for training `n_params` with `recipe`.
+
+    Both Adam recipes cost 16 bytes per parameter: a 7B model needs ~112 GB before any activation.
+    """
+    if recipe not in TRAINING_BYTES_PER_PARAM:
+        raise ValueError(f"recipe: expected one of {sorted(TRAINING_BYTES_PER_PARAM)}, got {recipe!r}")
+    n = _positive("n_params", n_params)
+    return {part: n * per_param for part, per_param in TRAINING_BYTES_PER_PARAM[recipe].items()}
+
+
+def kv_cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, seq_len: int, batch: int = 1,
+                   dtype: str = "bfloat16") -> float:
+    """Bytes of the KV cache: a key and a value vector per layer, KV head, position and sequence."""
+    for name, value in (("n_layers", n_layers), ("n_kv_heads", n_kv_heads), ("d_head", d_head),
+                        ("seq_len", seq_len), ("batch", batch)):
+        _positive_int(name, value)
+    return 2.0 * n_layers * n_kv_heads * d_head * seq_len * batch * _bytes_per_value(dtype)
+
+
+def activation_bytes(n_layers: int, d_model: int, seq_len: int, batch: int = 1, n_heads: int = 1,
+                     flash_attention: bool = True, dtype: str = "bfloat16") -> float:
+    """Bytes autograd keeps for the backward pass of a GPT-style stack (no recomputation).
+
+    Korthikanti et al. (2022), 16-bit: per layer s·b·d·(34 + 5·a·s/d) bytes; the 5·a·s/d term is the
+    s×s attention matrices, which a fused (flash) attention kernel never stores. fp32 doubles it.
+    Gradient checkpointing keeps far less (one vector per token per layer, recomputing the rest).
+    """
+    for name, value in (("n_layers", n_layers), ("d_model", d_model), ("seq_len", seq_len),
+                        ("batch", batch), ("n_heads", n_heads)):
+        _positive_int(name, value)
+    per_token = 34.0 * d_model + (0.0 if flash_attention else 5.0 * n_heads * seq_len)
+    return float(n_layers) * seq_len * batch * per_token * _bytes_per_value(dtype) / 2
+
+
+def saved_activation_bytes(model, *args, **kwargs) -> int:
+    """Measured: bytes of the tensors autograd saves for backward during `model(*args, **kwargs)`,
+    each storage counted once and the model's own parameters left out."""
+    import torch
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(*args, **kwargs)
+    return sum(saved.values())
+
+
+def inference_memory_bytes(shape: TransformerShape, dtype: str = "bfloat16", seq_len: int = 4096,
+                           batch: int = 1) -> dict[str, float]:
+    """Weights plus the KV cache of `batch` sequences of `seq_len` tokens, for generation."""
+    if not isinstance(shape, TransformerShape):
+        raise TypeError(f"shape: expected a TransformerShape, got {type(shape).__name__}")
+    return {"weights": model_memory_bytes(shape.n_params, dtype),
+            "kv cache": kv_cache_bytes(shape.n_layers, shape.n_kv_heads, shape.d_head, seq_len, batch, dtype)}
+
+
+def finetuning_memory_bytes(shape: TransformerShape, method: str = "full", seq_len: int = 512, batch: int = 1,
+                            rank: int = 8, matrices_per_layer: int = 2) -> dict[str, float]:
+    """Memory of one fine-tuning step: weights, gradients, optimizer states, activations.
+
+    full: mixed-precision Adam on every weight. lora: frozen bf16 base plus trainable rank-`rank` adapters
+    on `matrices_per_layer` d_model×d_model matrices per layer. qlora: the same with a 4-bit NF4 base plus
+    its quantization constants, ~0.127 bits per weight with double quantization (Dettmers et al., 2023).
+    """
+    if not isinstance(shape, TransformerShape):
+        raise TypeError(f"shape: expected a TransformerShape, got {type(shape).__name__}")
+    if method not in FINETUNING_METHODS:
+        raise ValueError(f"method: expected one of {FINETUNING_METHODS}, got {method!r}")
+    activations = activation_bytes(shape.n_layers, shape.d_model, seq_len, batch, shape.n_heads)
+    if method == "full":
+        return {**training_state_bytes(shape.n_params, "mixed-precision adam"), "activations": activations}
+    adapters = lora_parameter_count(shape.n_layers, shape.d_model, rank, matrices_per_layer)
+    base = model_memory_bytes(shape.n_params, "bfloat16" if method == "lora" else "int4")
+    if method == "qlora":
+        base += shape.n_params * QLORA_CONSTANT_BITS / 8
+    adapter_state = training_state_bytes(adapters, "mixed-precision adam")
+    return {"weights": base + adapter_state["weights"], "gradients": adapter_state["gradients"],
+            "optimizer states": adapter_state["optimizer states"], "activations": activations}

@@ -185,6 +185,20 @@ def test_our_gpt_computes_the_same_logits_as_hugging_face_gpt2():
     assert torch.equal(ours.generate(ids[:, :4], 10, temperature=0.0), hf_greedy)
 
 
+def test_our_gpt_exported_to_hugging_face_gives_the_same_logits_and_greedy_text():
+    pytest.importorskip("transformers")
+    torch.manual_seed(14)
+    ours = GPT(GPTConfig(**TINY, d_ff=80)).eval()
+    hf = ours.to_hf_gpt2()
+    assert hf.lm_head.weight.data_ptr() == hf.transformer.wte.weight.data_ptr()  # still tied
+    ids = torch.randint(0, 61, (2, 24))
+    torch.testing.assert_close(hf(ids).logits, ours(ids), atol=1e-5, rtol=1e-4)
+    greedy = hf.generate(ids[:, :3], max_new_tokens=8, do_sample=False, pad_token_id=0)
+    assert torch.equal(greedy, ours.generate(ids[:, :3], 8, temperature=0.0))
+    with pytest.raises(ValueError, match="GPT-2 has pre-norm blocks"):
+        GPT(GPTConfig(**TINY, norm="post")).to_hf_gpt2()
+
+
 def test_loss_is_cross_entropy_of_the_next_token():
     torch.manual_seed(10)
     model = GPT(GPTConfig(**TINY))

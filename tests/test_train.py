@@ -116,3 +116,67 @@ def test_bad_training_settings_are_refused():
     with pytest.raises(ValueError, match="schedule: expected 'constant' or 'cosine', got 'linear'"):
         train(model, lambda: None, steps=1, schedule="linear")
     assert History().losses == []
+
+
+def test_chrf_is_100_for_identical_text_0_for_disjoint_and_credits_near_misses():
+    from course_lib.train import chrf
+
+    assert chrf(["the cat is under the table"], ["the cat is under the table"]) == pytest.approx(100.0)
+    assert chrf(["xyz"], ["abc"]) == 0.0
+    near = chrf(["the cats is under the table"], ["the cat is under the table"])
+    far = chrf(["a dog sleeps"], ["the cat is under the table"])
+    assert 80 < near < 100 and far < 30 < near
+    assert chrf(["thecat"], ["the cat"]) == pytest.approx(100.0)  # spaces are ignored
+    with pytest.raises(ValueError, match="expected the same length, got 1 and 2"):
+        chrf(["a"], ["a", "b"])
+
+
+def test_chrf_matches_a_hand_computed_case():
+    from course_lib.train import chrf
+
+    # "ab" vs "abc", max_n=2: unigrams P=2/2 R=2/3, bigrams P=1/1 R=1/2 -> P=1, R=7/12
+    p, r = 1.0, (2 / 3 + 1 / 2) / 2
+    expected = 100 * 5 * p * r / (4 * p + r)
+    assert chrf(["ab"], ["abc"], max_n=2) == pytest.approx(expected)
+
+
+def test_translation_data_pads_and_shifts_targets_and_decodes_back():
+    from course_lib.train import TranslationData
+
+    data = TranslationData([("le chat dort", "the cat sleeps"), ("l'oiseau chante", "the bird sings")])
+    assert "l'" in data.src_vocab and "oiseau" in data.src_vocab  # elision split on the French side
+    src, tgt_in, tgt_out = data.batch(6, torch.Generator().manual_seed(0))
+    assert src.shape[0] == tgt_in.shape[0] == 6 and tgt_in.shape == tgt_out.shape
+    assert torch.all(tgt_in[:, 0] == data.bos_id)
+    assert torch.equal(tgt_in[:, 1:], tgt_out[:, :-1])
+    assert set(data.tgt_vocab.decode([data.eos_id])) == {"<eos>"}
+    assert data.decode(data.tgt_vocab.encode(["the", "cat", "sleeps"])) == "the cat sleeps"
+    assert data.source_ids(["le chien dort"]).tolist()[0][1] == 0  # an unseen word is <unk>
+
+
+def test_a_small_translator_learns_its_training_pairs():
+    from course_lib.train import TranslationData, translate
+
+    runtime.set_seed(6)
+    pairs = [("le chat dort", "the cat sleeps"), ("le chien mange", "the dog eats"),
+             ("la fille lit", "the girl reads"), ("le chat mange", "the cat eats")]
+    data = TranslationData(pairs)
+    model = Seq2SeqTransformer(Seq2SeqConfig(len(data.src_vocab), len(data.tgt_vocab), context_length=8,
+                                             d_model=32, n_layers=1, n_heads=2, pad_id=data.pad_id))
+    generator = torch.Generator().manual_seed(0)
+    train(model, lambda: data.batch(16, generator), steps=150, lr=3e-3, progress=False)
+    assert translate(model, data, [fr for fr, _ in pairs]) == [en for _, en in pairs]
+    with pytest.raises(TypeError, match="got a single str"):
+        translate(model, data, "le chat dort")
+
+
+def test_augmented_pairs_are_word_for_word_translations_of_new_sentences():
+    from course_lib import translation as tr
+    from course_lib.train import augment_pairs
+
+    glossary, kinds = tr.load_glossary(), tr.load_glossary_kinds()
+    train_pairs = tr.load_sentence_pairs("train")
+    made = augment_pairs(train_pairs, glossary, kinds, 300, seed=1)
+    assert len(made) == 300 and made == augment_pairs(train_pairs, glossary, kinds, 300, seed=1)
+    assert all(tr.literal_translate(fr, glossary) == en for fr, en in made)
+    assert len({fr for fr, _ in made} - {p.fr for p in train_pairs}) > 200  # mostly new sentences

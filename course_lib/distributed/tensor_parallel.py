@@ -1,0 +1,56 @@
+"""Tensor parallel (Megatron-style): every weight matrix of a block is split across ranks. q, k, v and
+the feed-forward's first layer are split by output columns (each rank computes its own heads and its
+own slice of the hidden layer); the attention output and the feed-forward's second layer are split by
+input rows, and their partial results are summed across ranks (one all-reduce per sub-layer).
+Every rank sees the whole batch.
+
+    python -m torch.distributed.run --nproc_per_node=2 course_lib/distributed/tensor_parallel.py --steps 4
+"""
+
+import types
+
+import torch.nn.functional as F
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+from course_lib.distributed import common
+
+
+def local_heads_forward(attn, x, context=None, mask=None, cache=None, need_weights=False):
+    """MultiHeadAttention.forward for a rank that holds `attn.local_heads` of the heads: q, k, v come
+    out of the column-split projections already narrowed to those heads; out_proj sums the ranks."""
+    batch, length, _ = x.shape
+    q, k, v = (proj(x).view(batch, length, attn.local_heads, attn.d_head).transpose(1, 2)
+               for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    return attn.out_proj(out.transpose(1, 2).reshape(batch, length, attn.local_heads * attn.d_head))
+
+
+def main() -> None:
+    run = common.parse_run(__doc__.splitlines()[0])
+    rank, world, device = common.setup()
+    mesh = init_device_mesh(device.type, (world,))
+    model = common.build_model(run.seed, device)
+    if model.config.n_heads % world:
+        raise ValueError(f"world size: the {model.config.n_heads} heads must split evenly over {world} ranks")
+    plan = {"attn.q_proj": ColwiseParallel(), "attn.k_proj": ColwiseParallel(), "attn.v_proj": ColwiseParallel(),
+            "attn.out_proj": RowwiseParallel(), "ff.up": ColwiseParallel(), "ff.down": RowwiseParallel()}
+    for block in model.blocks:
+        parallelize_module(block, mesh, plan)
+        block.attn.local_heads = block.attn.n_heads // world
+        block.attn.forward = types.MethodType(local_heads_forward, block.attn)
+    optimizer = common.make_optimizer(model.parameters(), run)
+    losses = []
+    for ids, targets in common.batches(run):
+        loss = common.loss_fn(model(ids.to(device)), targets.to(device))  # the whole batch on every rank
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())  # identical on every rank
+    held = common.held_per_rank(model, common.optimizer_tensors(optimizer), device)
+    common.report("tensor parallel", run, losses, held, device)
+    common.teardown()
+
+
+if __name__ == "__main__":
+    main()

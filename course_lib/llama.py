@@ -1,0 +1,322 @@
+"""A Llama in a page: the notebook-07 GPT with five changes, able to run SmolLM2-135M-Instruct.
+
+Notebook 09 builds it. The changes from a GPT-2 block: RMSNorm instead of LayerNorm, rotary position
+embeddings (RoPE) applied to queries and keys instead of a learned position table, a SwiGLU
+feed-forward instead of GELU, grouped-query attention (fewer key/value heads than query heads), and
+no biases. Embeddings are tied to the output layer, as in GPT-2. `Llama.from_hf_state_dict` loads a
+transformers `LlamaForCausalLM` state dict; tests check the logits and greedy tokens equal theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from course_lib.attention import KVCache, causal_mask
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """The numbers that define a Llama; `from_hf` reads them from a transformers `LlamaConfig`."""
+
+    vocab_size: int = 49_152
+    d_model: int = 576
+    n_layers: int = 30
+    n_heads: int = 9
+    n_kv_heads: int = 3
+    d_ff: int = 1536
+    rope_theta: float = 100_000.0
+    norm_eps: float = 1e-5
+    max_seq_len: int = 8192
+    tie_embeddings: bool = True
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int) and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{f.name}: expected a positive int, got {value!r}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, got {self.d_model} and {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_kv_heads: must divide n_heads={self.n_heads} (each key/value head serves a group "
+                             f"of query heads), got {self.n_kv_heads}")
+        if self.d_head % 2:
+            raise ValueError(f"d_model / n_heads: rotary embeddings need an even head size, got {self.d_head}")
+        if not self.rope_theta > 0 or not self.norm_eps > 0:
+            raise ValueError(f"rope_theta, norm_eps: expected positive numbers, got {self.rope_theta}, {self.norm_eps}")
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @classmethod
+    def from_hf(cls, hf_config) -> "LlamaConfig":
+        """Our config from a transformers `LlamaConfig` (e.g. `hf_model.config`)."""
+        rope = getattr(hf_config, "rope_parameters", None) or {}
+        theta = rope.get("rope_theta", getattr(hf_config, "rope_theta", 10_000.0))
+        head_dim = getattr(hf_config, "head_dim", None)
+        if head_dim is not None and head_dim * hf_config.num_attention_heads != hf_config.hidden_size:
+            raise ValueError(f"hf_config: head_dim={head_dim} x heads != hidden_size; this Llama needs "
+                             "d_model = n_heads x d_head")
+        return cls(vocab_size=hf_config.vocab_size, d_model=hf_config.hidden_size,
+                   n_layers=hf_config.num_hidden_layers, n_heads=hf_config.num_attention_heads,
+                   n_kv_heads=hf_config.num_key_value_heads, d_ff=hf_config.intermediate_size,
+                   rope_theta=float(theta), norm_eps=float(hf_config.rms_norm_eps),
+                   max_seq_len=hf_config.max_position_embeddings,
+                   tie_embeddings=bool(getattr(hf_config, "tie_word_embeddings", True)))
+
+
+class RMSNorm(nn.Module):
+    """LayerNorm without the mean and the bias: x / sqrt(mean(x²) + eps) * weight. Cheaper, works as well."""
+
+    def __init__(self, d_model: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d_model))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        x32 = x.float()  # the mean of squares in float32, also when the model runs in bf16
+        normed = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * normed.to(x.dtype)
+
+
+def rope_cos_sin(positions: Tensor, d_head: int, theta: float) -> tuple[Tensor, Tensor]:
+    """cos and sin tables (len(positions), d_head) of the rotary embedding: pair i turns at theta^(-2i/d_head)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, d_head, 2, dtype=torch.float32, device=positions.device) / d_head))
+    angles = positions.float()[:, None] * inv_freq[None, :]  # (length, d_head / 2)
+    angles = torch.cat([angles, angles], dim=-1)  # dimension i and i + d_head/2 form one rotating pair
+    return angles.cos(), angles.sin()
+
+
+def rotate_half(x: Tensor) -> Tensor:
+    """(x1, x2) -> (-x2, x1) on the two halves of the last dimension: a 90° turn of every pair."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat([-x2, x1], dim=-1)
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate each (x_i, x_{i+d/2}) pair of x (batch, heads, length, d_head) by its position's angle."""
+    return x * cos + rotate_half(x) * sin
+
+
+def repeat_kv(x: Tensor, n_rep: int) -> Tensor:
+    """Grouped-query attention: (batch, kv_heads, length, d) -> (batch, kv_heads * n_rep, length, d),
+    each key/value head repeated for the n_rep query heads of its group."""
+    return x if n_rep == 1 else x.repeat_interleave(n_rep, dim=1)
+
+
+class GroupedQueryAttention(nn.Module):
+    """Causal attention with n_heads query heads sharing n_kv_heads key/value heads, RoPE on q and k."""
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.d_head = config.n_heads, config.n_kv_heads, config.d_head
+        self.q_proj = nn.Linear(config.d_model, config.n_heads * config.d_head, bias=False)
+        self.k_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
+        self.v_proj = nn.Linear(config.d_model, config.n_kv_heads * config.d_head, bias=False)
+        self.o_proj = nn.Linear(config.n_heads * config.d_head, config.d_model, bias=False)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: KVCache | None = None) -> Tensor:
+        batch, length, _ = x.shape
+        q = self.q_proj(x).view(batch, length, self.n_heads, self.d_head).transpose(1, 2)
+        k = self.k_proj(x).view(batch, length, self.n_kv_heads, self.d_head).transpose(1, 2)
+        v = self.v_proj(x).view(batch, length, self.n_kv_heads, self.d_head).transpose(1, 2)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)  # positions enter here, not at the input
+        if cache is not None:
+            k, v = cache.update(k, v)  # the cache keeps the n_kv_heads heads only: 3x smaller here
+        n_rep = self.n_heads // self.n_kv_heads
+        k, v = repeat_kv(k, n_rep), repeat_kv(v, n_rep)
+        n_keys = k.shape[-2]
+        if length == n_keys:  # no earlier positions: plain causal attention
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=length > 1)
+        elif length == 1:  # one new token looks at everything before it
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:  # several new tokens after cached ones
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask(length, n_keys, device=x.device))
+        return self.o_proj(out.transpose(1, 2).reshape(batch, length, self.n_heads * self.d_head))
+
+
+class SwiGLU(nn.Module):
+    """The feed-forward of Llama: down(silu(gate(x)) * up(x)); the gate decides how much of `up` passes."""
+
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.gate_proj = nn.Linear(d_model, d_ff, bias=False)
+        self.up_proj = nn.Linear(d_model, d_ff, bias=False)
+        self.down_proj = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaBlock(nn.Module):
+    """Pre-norm decoder block, as in the GPT: x + attention(norm(x)), then x + feed_forward(norm(x))."""
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.self_attn = GroupedQueryAttention(config)
+        self.post_attention_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.mlp = SwiGLU(config.d_model, config.d_ff)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, cache: KVCache | None = None) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, cache)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def sampling_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                   top_p: float | None = None) -> Tensor:
+    """Next-token probabilities after temperature, then top-k, then top-p (nucleus) filtering.
+
+    top-p keeps the most likely tokens until their probabilities add up to at least `top_p`.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature: expected a positive number (use greedy decoding for 0), got {temperature}")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p: expected a probability in (0, 1], got {top_p}")
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        sorted_probs = sorted_logits.softmax(dim=-1)
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the more likely tokens
+        drop_sorted = mass_before >= top_p  # already enough mass before this token: drop it
+        drop = drop_sorted.scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.softmax(dim=-1)
+
+
+class Llama(nn.Module):
+    """Token embedding, n_layers Llama blocks, a final RMSNorm, and the output layer (tied to the embedding)."""
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        if not isinstance(config, LlamaConfig):
+            raise TypeError(f"config: expected a LlamaConfig, got {type(config).__name__}")
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(LlamaBlock(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight  # one matrix reads tokens in and writes them out
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def new_cache(self) -> list[KVCache]:
+        """One empty `attention.KVCache` per layer."""
+        return [KVCache() for _ in self.layers]
+
+    def forward(self, ids: Tensor, cache: list[KVCache] | None = None, last_only: bool = False) -> Tensor:
+        """ids (batch, length) -> logits (batch, length, vocab), or (batch, 1, vocab) with `last_only`.
+
+        With `cache`, `ids` are the tokens after those already cached, placed at the following positions.
+        """
+        if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.long, torch.int):
+            raise ValueError(f"ids: expected an integer tensor (batch, length), got "
+                             f"{getattr(ids, 'dtype', type(ids).__name__)} of shape {tuple(getattr(ids, 'shape', ()))}")
+        if cache is not None and len(cache) != len(self.layers):
+            raise ValueError(f"cache: expected one KVCache per layer ({len(self.layers)}), got {len(cache)}")
+        start = len(cache[0]) if cache is not None else 0
+        if start + ids.shape[1] > self.config.max_seq_len:
+            raise ValueError(f"ids: {start} cached + {ids.shape[1]} new positions exceed max_seq_len="
+                             f"{self.config.max_seq_len}")
+        cos, sin = rope_cos_sin(torch.arange(start, start + ids.shape[1], device=ids.device),
+                                self.config.d_head, self.config.rope_theta)
+        x = self.embed_tokens(ids)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, None if cache is None else cache[i])
+        x = self.norm(x[:, -1:] if last_only else x)
+        return self.lm_head(x)
+
+    @torch.no_grad()
+    def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
+                 use_cache: bool = True, generator: torch.Generator | None = None, eos_id: int | None = None,
+                 top_p: float | None = None) -> Tensor:
+        """Append up to `max_new_tokens` tokens to ids (batch, length) and return all of them.
+
+        temperature 0 (the default) is greedy decoding: always the most likely token, so runs repeat.
+        A positive temperature samples (with optional top-k / top-p); pass a seeded `generator`.
+        Stops early once every row has produced `eos_id`. Same signature as `model.GPT.generate`, plus top_p.
+        """
+        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
+        if temperature < 0:
+            raise ValueError(f"temperature: expected 0 (greedy) or a positive number, got {temperature}")
+        cache = self.new_cache() if use_cache else None
+        out, step_input = ids, ids
+        finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        for _ in range(max_new_tokens):
+            logits = self(step_input if use_cache else out, cache=cache, last_only=True)[:, -1]
+            if temperature == 0:
+                next_id = logits.argmax(dim=-1)
+            else:
+                probs = sampling_probs(logits, temperature, top_k, top_p)
+                next_id = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            if eos_id is not None:  # rows already finished keep emitting eos (padding)
+                next_id = torch.where(finished, torch.full_like(next_id, eos_id), next_id)
+                finished |= next_id == eos_id
+            out = torch.cat([out, next_id[:, None]], dim=1)
+            step_input = next_id[:, None]
+            if eos_id is not None and bool(finished.all()):
+                break
+        return out
+
+    @classmethod
+    def from_hf_state_dict(cls, config: LlamaConfig, state_dict: Mapping[str, Tensor]) -> "Llama":
+        """A Llama holding the weights of a transformers `LlamaForCausalLM` state dict (names `model.layers.i...`)."""
+        if not isinstance(config, LlamaConfig):
+            raise TypeError(f"config: expected a LlamaConfig, got {type(config).__name__}")
+        renamed = {}
+        for name, tensor in state_dict.items():
+            if name.endswith("rotary_emb.inv_freq"):
+                continue  # recomputed from rope_theta
+            ours = name.removeprefix("model.")
+            renamed[ours] = tensor
+        if config.tie_embeddings:
+            renamed.pop("lm_head.weight", None)  # the same matrix as embed_tokens.weight
+        with torch.device("meta"):  # shapes only: no time spent on a random init we would overwrite
+            model = cls(config)
+        shapes = {k: v.shape for k, v in model.state_dict().items()}
+        expected = set(shapes) - ({"lm_head.weight"} if config.tie_embeddings else set())
+        missing, unexpected = expected - set(renamed), set(renamed) - expected
+        if missing or unexpected:
+            raise ValueError(f"state_dict: does not fit this config; missing {sorted(missing)[:5]}, "
+                             f"unexpected {sorted(unexpected)[:5]}")
+        for key, tensor in renamed.items():
+            if shapes[key] != tensor.shape:
+                raise ValueError(f"state_dict[{key!r}]: expected shape {tuple(shapes[key])}, got {tuple(tensor.shape)}")
+        # our own copies, so changing this model never changes the one the weights came from
+        model.load_state_dict({k: v.detach().clone() for k, v in renamed.items()}, strict=False, assign=True)
+        if config.tie_embeddings:
+            model.lm_head.weight = model.embed_tokens.weight
+        return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Parameters of a model, each shared tensor counted once (tied embeddings are one matrix)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def kv_cache_bytes(config: LlamaConfig, n_tokens: int, bytes_per_value: int = 4, kv_heads: int | None = None) -> int:
+    """Memory of a KV cache for `n_tokens` positions: keys and values, every layer, `kv_heads` heads."""
+    heads = config.n_kv_heads if kv_heads is None else kv_heads
+    return 2 * config.n_layers * heads * config.d_head * n_tokens * bytes_per_value
+
+
+__all__ = ["LlamaConfig", "RMSNorm", "rope_cos_sin", "rotate_half", "apply_rope", "repeat_kv",
+           "GroupedQueryAttention", "SwiGLU", "LlamaBlock", "Llama", "sampling_probs", "count_parameters",
+           "kv_cache_bytes"]

@@ -1,0 +1,58 @@
+"""Notebook 09's checkers accept the right answers, reject common wrong ones with a useful message,
+and report an untouched exercise as not attempted."""
+
+import torch
+
+from course_lib import chat
+from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb09
+from course_lib.llama import repeat_kv
+
+
+def todo(*args):
+    raise NotImplementedError
+
+
+def test_untouched_exercises_are_not_attempted_yet():
+    for exercise in (nb09.exercise_1, nb09.exercise_2, nb09.exercise_3, nb09.exercise_4):
+        assert exercise(todo).status == NOT_ATTEMPTED
+
+
+def test_exercise_1_accepts_rmsnorm_and_names_layernorm_when_given_it():
+    good = nb09.exercise_1(lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w)
+    assert good.status == PASSED
+    layer_norm = nb09.exercise_1(lambda x, w, eps: torch.nn.functional.layer_norm(x, x.shape[-1:], w, eps=eps))
+    assert layer_norm.status == FAILED and "LayerNorm" in layer_norm.detail
+
+
+def test_exercise_2_accepts_repeat_interleave_and_explains_tiled_heads():
+    assert nb09.exercise_2(repeat_kv).status == PASSED
+    tiled = nb09.exercise_2(lambda k, n: k.repeat(1, n, 1, 1))
+    assert tiled.status == FAILED and "h // n_rep" in tiled.detail
+
+
+def test_exercise_3_accepts_examples_as_turns_and_rejects_them_in_one_message():
+    def good(examples, question, system):
+        turns = [m for q, a in examples for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+        return [{"role": "system", "content": system}] + turns + [{"role": "user", "content": question}]
+
+    def one_message(examples, question, system):
+        text = "\n".join(f"{q} {a}" for q, a in examples) + "\n" + question
+        return [{"role": "system", "content": system}, {"role": "user", "content": text}]
+
+    assert nb09.exercise_3(good).status == PASSED
+    assert nb09.exercise_3(one_message).status == FAILED
+
+
+def test_exercise_4_accepts_a_validating_parser_and_rejects_one_that_crashes_or_trusts_the_reply():
+    def good(reply):
+        obj = chat.parse_json_object(reply)
+        value = obj.get("sentiment") if obj else None
+        return value.lower() if isinstance(value, str) and value.lower() in ("positive", "negative") else None
+
+    def crashes(reply):
+        import json
+        return json.loads(reply)["sentiment"].lower()
+
+    assert nb09.exercise_4(good).status == PASSED
+    crash = nb09.exercise_4(crashes)
+    assert crash.status == FAILED and "return None for invalid JSON" in crash.detail
