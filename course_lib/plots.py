@@ -128,6 +128,7 @@ def attention_head_diagram(n_queries: int = 6, n_keys: int = 6, d_model: int = 8
     ax.set_ylim(-0.45, 4.45)
     ax.axis("off")
     ax.set_title("One attention head: how the matrices connect (boxes show rows × columns)")
+    return ax
 
 
 # --- The transformer figure (notebooks 06-07): encoder left, decoder right, one part highlighted ---
@@ -309,6 +310,7 @@ def rlhf_diagram(highlight: int | None = None, ax=None):
     ax.set_ylim(-1.2, 2.2)
     ax.axis("off")
     ax.set_title("RLHF as in InstructGPT (Ouyang et al., 2022) and Stiennon et al. (2020)")
+    return ax
 
 
 def parallelism_splits(splits: Mapping[str, Mapping[str, str]], n_devices: int = 2, ax=None):

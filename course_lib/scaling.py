@@ -6,6 +6,8 @@ notebook 11 uses the memory arithmetic (a 7B model needs ≈ 14 GB in bf16).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 SECONDS_PER_DAY = 86_400
 PETAFLOP_S_DAY = 1e15 * SECONDS_PER_DAY  # the unit OpenAI's papers use: 8.64e19 FLOP
 
@@ -77,7 +79,6 @@ def lora_parameter_count(n_layers: int, d_model: int, rank: int, matrices_per_la
 
 # --- Notebook 08: the pre-training numbers table -------------------------------------------------
 
-from dataclasses import dataclass  # noqa: E402  (kept with the code that uses it, to ease merges)
 
 # Dense peak throughput in the precision large models train in (bf16/fp16 tensor cores, no sparsity).
 PEAK_FLOPS = {
@@ -168,7 +169,6 @@ PUBLISHED_MODELS: tuple[PublishedModel, ...] = (
 
 # --- Memory arithmetic: what a model needs to be served or trained (notebook 11) ---------------------
 
-from dataclasses import dataclass  # noqa: E402  (kept with the section that uses it)
 
 A10G_BYTES = 24e9  # the NVIDIA A10G of an AWS g5.2xlarge, the course's GPU instance
 
