@@ -337,7 +337,8 @@ class GPT(nn.Module):
         hf_config = GPT2Config(vocab_size=c.vocab_size, n_positions=c.context_length, n_embd=c.d_model,
                                n_layer=c.n_layers, n_head=c.n_heads, n_inner=c.d_ff, activation_function="gelu_new",
                                resid_pdrop=c.dropout, embd_pdrop=c.dropout, attn_pdrop=c.dropout,
-                               layer_norm_epsilon=c.layer_norm_eps, tie_word_embeddings=True)
+                               layer_norm_epsilon=c.layer_norm_eps, tie_word_embeddings=True,
+                               bos_token_id=None, eos_token_id=None)  # GPT-2's 50256 is not in our vocabulary
         hf = GPT2LMHeadModel(hf_config)
         hf.load_state_dict(gpt2_state_dict_from_ours(self.state_dict(), c))
         return hf.eval()

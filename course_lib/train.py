@@ -315,10 +315,12 @@ class TranslationData:
 
 def augment_pairs(pairs, glossary: dict[str, str], kinds: dict[str, str], n: int, seed: int = 0,
                   swap: float = 0.7) -> list[tuple[str, str]]:
-    """`n` new (french, english) pairs made from the pairs that translate word for word (no tags):
-    nouns and adjectives are swapped for random glossary words of the same kind and number, in both
-    languages at once. The glossary of notebook 01 thus teaches the translator its words in context.
-    French genders are not matched ("le oiseau"): the English side is always right."""
+    """`n` new (french, english) pairs written from `pairs` (SentencePairs) with the glossary: a noun
+    or adjective whose glossary translation appears once in the English sentence is swapped, with
+    probability `swap`, for a random glossary word of the same kind and number, in both languages at
+    once ("la clé lourde" / "the heavy key" → "la vache lourde" / "the heavy cow"). The sentence's
+    grammar is kept, so the translator meets each glossary word in many contexts (notebook 07).
+    French genders are not matched ("le oiseau"); the English side is always right."""
     import random
 
     from course_lib.translation import tokenize
@@ -328,20 +330,32 @@ def augment_pairs(pairs, glossary: dict[str, str], kinds: dict[str, str], n: int
     for word, kind in sorted(kinds.items()):
         if kind in ("noun", "adjective") and " " not in glossary[word]:
             groups.setdefault((kind, plural(word)), []).append(word)
-    aligned = []  # pairs whose i-th French token translates to the i-th English word
+
+    def swappable(fr: list[str], en: list[str]) -> list[tuple[int, int]]:
+        """(French position, English position) of the words that can be swapped in this pair."""
+        found = []
+        for i, word in enumerate(fr):
+            target = glossary.get(word)
+            if kinds.get(word) in ("noun", "adjective") and target and " " not in target and en.count(target) == 1 \
+                    and fr.count(word) == 1:
+                found.append((i, en.index(target)))
+        return found
+
+    sources = []
     for pair in pairs:
         fr, en = tokenize(pair.fr), pair.en.split()
-        if not pair.tags and len(fr) == len(en) and all(glossary.get(f) == e for f, e in zip(fr, en)):
-            aligned.append(fr)
-    if n and not aligned:
-        raise ValueError("pairs: none translates word for word with the glossary, nothing to augment from")
+        if swappable(fr, en):
+            sources.append((fr, en))
+    if n and not sources:
+        raise ValueError("pairs: no noun or adjective translates by the glossary in any pair, nothing to swap")
     rng, made = random.Random(seed), []
     while len(made) < n:
-        fr = list(rng.choice(aligned))
-        for i, word in enumerate(fr):
-            if kinds.get(word) in ("noun", "adjective") and rng.random() < swap:
-                fr[i] = rng.choice(groups[(kinds[word], plural(word))])
-        made.append((" ".join(fr), " ".join(glossary[w] for w in fr)))
+        fr, en = (list(x) for x in rng.choice(sources))
+        for i, j in swappable(fr, en):
+            if rng.random() < swap:
+                fr[i] = rng.choice(groups[(kinds[fr[i]], plural(fr[i]))])
+                en[j] = glossary[fr[i]]
+        made.append((" ".join(fr), " ".join(en)))
     return made
 
 

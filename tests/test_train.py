@@ -170,13 +170,24 @@ def test_a_small_translator_learns_its_training_pairs():
         translate(model, data, "le chat dort")
 
 
-def test_augmented_pairs_are_word_for_word_translations_of_new_sentences():
+def test_augmented_pairs_swap_glossary_words_in_both_languages_and_keep_the_grammar():
     from course_lib import translation as tr
     from course_lib.train import augment_pairs
 
     glossary, kinds = tr.load_glossary(), tr.load_glossary_kinds()
+    source = tr.SentencePair("la clé lourde est sur la table", "the heavy key is on the table",
+                             ("adjective_order",), "train")
+    made = augment_pairs([source], glossary, kinds, 40, seed=1)
+    assert made == augment_pairs([source], glossary, kinds, 40, seed=1)  # seeded
+    assert len(set(made)) > 20
+    for fr, en in made:
+        article, noun, adjective, *rest = fr.split()
+        assert (article, rest) == ("la", ["est", "sur", "la", table := rest[-1]]) and table in glossary
+        assert kinds[noun] == "noun" and kinds[adjective] == "adjective" and kinds[table] == "noun"
+        # English keeps its own order: adjective before the noun
+        assert en == f"the {glossary[adjective]} {glossary[noun]} is on the {glossary[table]}"
     train_pairs = tr.load_sentence_pairs("train")
-    made = augment_pairs(train_pairs, glossary, kinds, 300, seed=1)
-    assert len(made) == 300 and made == augment_pairs(train_pairs, glossary, kinds, 300, seed=1)
-    assert all(tr.literal_translate(fr, glossary) == en for fr, en in made)
-    assert len({fr for fr, _ in made} - {p.fr for p in train_pairs}) > 200  # mostly new sentences
+    many = augment_pairs(train_pairs, glossary, kinds, 300, seed=1)
+    assert len({fr for fr, _ in many} - {p.fr for p in train_pairs}) > 200  # mostly new sentences
+    plain = [(fr, en) for fr, en in many if tr.literal_translate(fr, glossary) == en]
+    assert len(plain) > 100  # those made from untagged sentences still translate word for word

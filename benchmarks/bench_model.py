@@ -1,0 +1,125 @@
+"""Is course_lib.model.GPT as fast as Hugging Face's GPT2LMHeadModel to train, and how much does the KV cache save?
+
+1. One training step (forward, backward, AdamW update) of `model.GPT` and of `transformers`'
+   `GPT2LMHeadModel` built from the same configuration (the tiny GPT's: vocab 4,096, d_model 128,
+   4 blocks, 4 heads, context 256; dropout 0 for both), on the same batches. The two run in turns
+   within each repeat, so a busy machine slows both alike; the ratio is the median of per-repeat ratios.
+2. Greedy generation of 256 new tokens by `model.GPT` with and without the KV cache (context 512,
+   so the cache never has to slide), checked to give identical tokens.
+
+    python benchmarks/bench_model.py [--repeat 5] [--steps 5] [--batch 8] [--new-tokens 256]
+
+Targets (issue 6): our training step at least as fast as GPT2LMHeadModel's; the cache at least 5x faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's course_lib
+
+import torch  # noqa: E402
+
+from course_lib import runtime  # noqa: E402
+from course_lib.model import GPT, GPTConfig  # noqa: E402
+
+CONFIG = dict(vocab_size=4096, context_length=256, d_model=128, n_layers=4, n_heads=4, dropout=0.0)
+
+
+def step_timer(model, ids: torch.Tensor, loss_fn):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        loss = loss_fn(model, ids)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def ours_loss(model, ids):
+    return model.loss(ids[:, :-1], ids[:, 1:])
+
+
+def hf_loss(model, ids):
+    return model(input_ids=ids[:, :-1], labels=ids[:, :-1].clone()).loss  # HF shifts the labels itself
+
+
+def timed(fn, times: int) -> float:
+    start = time.perf_counter()
+    for _ in range(times):
+        fn()
+    return (time.perf_counter() - start) / times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="repeats; medians are reported")
+    parser.add_argument("--steps", type=int, default=5, help="training steps timed per repeat and model")
+    parser.add_argument("--batch", type=int, default=8, help="sequences per training batch")
+    parser.add_argument("--new-tokens", type=int, default=256, help="tokens generated per run")
+    args = parser.parse_args(argv)
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    runtime.set_seed(0)
+    config = GPTConfig(**CONFIG)
+    ours = GPT(config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = GPT2LMHeadModel(GPT2Config(vocab_size=config.vocab_size, n_positions=config.context_length,
+                                        n_embd=config.d_model, n_layer=config.n_layers, n_head=config.n_heads,
+                                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+    ours.load_state_dict(GPT.from_hf_gpt2(hf).state_dict())  # same weights: same work, same numbers
+    ids = torch.randint(0, config.vocab_size, (args.batch, config.context_length + 1))
+    with torch.no_grad():
+        same = torch.allclose(ours(ids[:, :-1]), hf(ids[:, :-1]).logits, atol=1e-4)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; config {CONFIG}; batch "
+          f"{args.batch} x {config.context_length}; {ours.num_parameters():,} parameters each; same logits: {same}")
+    print(f"HF attention implementation: {getattr(hf.config, '_attn_implementation', '?')}")
+
+    steps = {"course_lib GPT": step_timer(ours.train(), ids, ours_loss),
+             "HF GPT2LMHeadModel": step_timer(hf.train(), ids, hf_loss)}
+    for step in steps.values():
+        step()  # warm-up
+    train_times: dict[str, list[float]] = {name: [] for name in steps}
+    for repeat in range(args.repeat):
+        for name, step in (steps.items() if repeat % 2 == 0 else reversed(list(steps.items()))):
+            train_times[name].append(timed(step, args.steps))
+        print(f"  repeat {repeat + 1}: " + ", ".join(f"{n} {t[-1] * 1e3:.0f} ms/step" for n, t in train_times.items()),
+              flush=True)
+
+    runtime.set_seed(0)
+    long_config = GPTConfig(**{**CONFIG, "context_length": 512})
+    generator_model = GPT(long_config).eval()
+    prompt = torch.randint(0, config.vocab_size, (1, 16))
+    with_cache = generator_model.generate(prompt, args.new_tokens, temperature=0.0, use_cache=True)
+    without = generator_model.generate(prompt, args.new_tokens, temperature=0.0, use_cache=False)
+    identical = torch.equal(with_cache, without)
+    gen_times: dict[str, list[float]] = {"with KV cache": [], "recomputing": []}
+    for repeat in range(args.repeat):
+        for name, use in (("with KV cache", True), ("recomputing", False)):
+            gen_times[name].append(timed(lambda: generator_model.generate(prompt, args.new_tokens, temperature=0.0,
+                                                                          use_cache=use), 1))
+        print(f"  repeat {repeat + 1}: " + ", ".join(f"{n} {t[-1]:.2f} s" for n, t in gen_times.items()), flush=True)
+
+    train_ratio = statistics.median(h / o for o, h in zip(train_times["course_lib GPT"], train_times["HF GPT2LMHeadModel"]))
+    cache_ratio = statistics.median(r / c for c, r in zip(gen_times["with KV cache"], gen_times["recomputing"]))
+    print(f"\nmedians of {args.repeat} repeats, side by side:")
+    print(f"  training step   course_lib GPT {statistics.median(train_times['course_lib GPT']) * 1e3:7.0f} ms   "
+          f"HF GPT2LMHeadModel {statistics.median(train_times['HF GPT2LMHeadModel']) * 1e3:7.0f} ms   "
+          f"HF/ours = {train_ratio:.2f}x  (target >= 1.0: {'met' if train_ratio >= 1.0 else 'NOT met'})")
+    print(f"  {args.new_tokens} new tokens  with KV cache {statistics.median(gen_times['with KV cache']):7.2f} s    "
+          f"recomputing {statistics.median(gen_times['recomputing']):7.2f} s   "
+          f"speed-up = {cache_ratio:.1f}x  (target >= 5: {'met' if cache_ratio >= 5 else 'NOT met'}); "
+          f"identical tokens: {identical}")
+    return 0 if (same and identical) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
