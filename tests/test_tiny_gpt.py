@@ -48,5 +48,7 @@ def test_the_tiny_gpt_writes_its_stored_greedy_sample(info):
 
 def test_the_tiny_gpt_learned_something(info):
     history = info["history"]
-    assert history["eval_loss"][-1] < history["eval_loss"][0] - 2.0
+    assert history["loss"][0] > 8.0  # the untrained model: about log(4096) = 8.3, a uniform guess
+    assert history["eval_loss"][-1] < history["loss"][0] - 3.0
+    assert history["eval_loss"] == sorted(history["eval_loss"], reverse=True)  # validation loss only went down
     assert history["eval_loss"][-1] < 6.0  # far below log(4096) = 8.3 for guessing
