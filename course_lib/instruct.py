@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -295,7 +296,9 @@ def safe_function(code: str, name: str) -> Callable | None:
     """The function `name` defined by `code`, or None if the code fails to parse, defines no such
     function, or uses anything outside a small whitelist (so a model's answer can be run safely)."""
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():  # e.g. "SyntaxWarning: 'int' object is not subscriptable"
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return None
     known = set(_SAFE_BUILTINS) | {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)} \
@@ -315,7 +318,10 @@ def safe_function(code: str, name: str) -> Callable | None:
             return None
     namespace: dict = {"__builtins__": dict(_SAFE_BUILTINS)}
     try:
-        exec(compile(tree, "<answer>", "exec"), namespace)  # noqa: S102 - whitelisted AST only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code_object = compile(tree, "<answer>", "exec")
+        exec(code_object, namespace)  # noqa: S102 - whitelisted AST only
     except Exception:  # noqa: BLE001 - any failure means "wrong answer"
         return None
     fn = namespace.get(name)
@@ -344,9 +350,9 @@ def check_answer(task: Task | dict, answer: str) -> bool:
 # --- preference pairs for the reward model --------------------------------------------------------
 
 def rejected_answers(task: Task, rng: random.Random) -> list[tuple[str, str]]:
-    """(kind, answer) pairs of worse answers to `task`, the kinds people reject: a wrong operation, a
-    follow-up question instead of an answer (what a pre-trained model does), prose without code,
-    broken code, rambling repetition."""
+    """(kind, answer) pairs of worse answers to `task`, the kinds people reject: a wrong operation
+    (always first), a follow-up question instead of an answer (what a pre-trained model does), prose
+    without code, broken code, rambling repetition, the function under another name."""
     op = OPS_BY_KEY[task.op]
     args = ", ".join(op.args)
     wrong = rng.choice([o for o in OPS if o.args == op.args and o.key != op.key])
@@ -359,15 +365,19 @@ def rejected_answers(task: Task, rng: random.Random) -> list[tuple[str, str]]:
         ("prose, no code", f"The function {task.name} should return {rng.choice(op.phrases)}."),
         ("broken code", f"def {task.name}({args})\n    return"),
         ("repetition", f"def {task.name}({args}):\n    return {op.body}\n    return {op.body}\n    return {op.body}"),
+        ("wrong name", f"def {rng.choice([n for n in GENERIC_NAMES + op.names if n != task.name])}({args}):\n"
+                       f"    return {op.body}"),
     ]
 
 
-def make_preferences(tasks: Sequence[Task], seed: int = 0, per_task: int = 1) -> list[dict]:
-    """(prompt, chosen, rejected) rows: the correct answer against `per_task` rejected ones."""
+def make_preferences(tasks: Sequence[Task], seed: int = 0) -> list[dict]:
+    """(prompt, chosen, rejected) rows, two per task: the correct answer against a wrong operation (the
+    subtle mistake a tuned model makes most) and against one of the other kinds of bad answer."""
     rng = random.Random(seed)
     rows = []
     for task in tasks:
-        for kind, rejected in rng.sample(rejected_answers(task, rng), per_task):
+        bad = rejected_answers(task, rng)
+        for kind, rejected in [bad[0], rng.choice(bad[1:])]:
             rows.append({"prompt": task.instruction, "chosen": task.response, "rejected": rejected,
                          "kind": kind, "task": {"op": task.op, "name": task.name}})
     return rows

@@ -33,7 +33,7 @@ def test_exercise_2_lora_count():
 def test_exercise_3_reward_loss():
     assert nb08.exercise_3(lambda c, r: -F.logsigmoid(c - r).mean()).passed
     assert "sign is flipped" in nb08.exercise_3(lambda c, r: -F.logsigmoid(r - c).mean()).detail
-    unstable = nb08.exercise_3(lambda c, r: -torch.log(torch.sigmoid(c - r)).mean() + 0 * torch.exp(c).mean())
+    unstable = nb08.exercise_3(lambda c, r: -torch.log(torch.sigmoid(c - r)).mean())
     assert not unstable.passed and "logsigmoid" in unstable.detail
     assert "single number" in nb08.exercise_3(lambda c, r: -F.logsigmoid(c - r)).detail
 

@@ -135,3 +135,9 @@ def test_encode_answers_pads_whole_examples_and_counts_their_tokens():
     assert lengths.tolist() == [len(t) for t in full]
     assert CharTokenizer().decode(ids[0, :lengths[0]].tolist()) == full[0]
     assert (ids[0, lengths[0]:] == 0).all()
+
+
+def test_checking_odd_code_prints_no_warning(recwarn):
+    assert instruct.safe_function("def f(x):\n    return 2[0]", "f") is not None  # valid, though it fails when run
+    assert not instruct.check_answer({"task": {"op": "double", "name": "f"}}, "def f(x):\n    return 2[0]")
+    assert not [w for w in recwarn if issubclass(w.category, SyntaxWarning)]
