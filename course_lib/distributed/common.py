@@ -83,6 +83,26 @@ def train_single(run: RunConfig, device: torch.device | str = "cpu") -> list[flo
     return losses
 
 
+def data_parallel_steps(model: nn.Module, optimizer: torch.optim.Optimizer, run: RunConfig, rank: int,
+                        world: int, device: torch.device) -> list[float]:
+    """The training loop the data-parallel scripts share (DDP, ZeRO-1, FSDP): each rank trains on its
+    slice of every global batch, and the wrapper around the model averages the gradients during
+    backward, so each step equals one step on the whole batch. Returns each step's loss, averaged
+    over the ranks."""
+    if run.batch % world:
+        raise ValueError(f"--batch: expected a multiple of the {world} ranks, got {run.batch}")
+    share = run.batch // world
+    losses = []
+    for ids, targets in batches(run):
+        mine = slice(rank * share, (rank + 1) * share)  # this rank's slice of the global batch
+        loss = loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
+        optimizer.zero_grad()
+        loss.backward()  # DDP all-reduces the gradients here; FSDP gathers weights, reduce-scatters gradients
+        optimizer.step()  # ZeRO-1 and FSDP: each rank updates only its own shard (ZeRO-1 then broadcasts it)
+        losses.append(mean_across_ranks(loss.item(), device))
+    return losses
+
+
 def parse_run(description: str) -> RunConfig:
     parser = argparse.ArgumentParser(description=description)
     defaults = RunConfig()

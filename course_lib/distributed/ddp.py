@@ -12,19 +12,9 @@ from course_lib.distributed import common
 def main() -> None:
     run = common.parse_run(__doc__.splitlines()[0])
     rank, world, device = common.setup()
-    if run.batch % world:
-        raise ValueError(f"--batch: expected a multiple of the {world} ranks, got {run.batch}")
     model = DDP(common.build_model(run.seed, device))  # same seed: every rank starts from the same weights
     optimizer = common.make_optimizer(model.parameters(), run)
-    share = run.batch // world
-    losses = []
-    for ids, targets in common.batches(run):
-        mine = slice(rank * share, (rank + 1) * share)  # this rank's slice of the global batch
-        loss = common.loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
-        optimizer.zero_grad()
-        loss.backward()  # DDP all-reduces (averages) the gradients during backward
-        optimizer.step()
-        losses.append(common.mean_across_ranks(loss.item(), device))
+    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device)
     held = common.held_per_rank(model, common.optimizer_tensors(optimizer), device)
     common.report("DDP", run, losses, held, device)
     common.teardown()

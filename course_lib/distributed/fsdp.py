@@ -13,22 +13,12 @@ from course_lib.distributed import common
 def main() -> None:
     run = common.parse_run(__doc__.splitlines()[0])
     rank, world, device = common.setup()
-    if run.batch % world:
-        raise ValueError(f"--batch: expected a multiple of the {world} ranks, got {run.batch}")
     model = common.build_model(run.seed, device)
     for block in model.blocks:
         fully_shard(block)  # one all-gather per block, just in time
     fully_shard(model)  # the rest: embeddings, final norm, output layer
     optimizer = common.make_optimizer(model.parameters(), run)  # the parameters are now shards (DTensors)
-    share = run.batch // world
-    losses = []
-    for ids, targets in common.batches(run):
-        mine = slice(rank * share, (rank + 1) * share)
-        loss = common.loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
-        optimizer.zero_grad()
-        loss.backward()  # all-gather weights again for backward, reduce-scatter the gradients
-        optimizer.step()  # each rank updates only its shard
-        losses.append(common.mean_across_ranks(loss.item(), device))
+    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device)
     held = common.held_per_rank(model, common.optimizer_tensors(optimizer), device)
     common.report("FSDP (ZeRO-3)", run, losses, held, device)
     common.teardown()

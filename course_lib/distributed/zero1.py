@@ -14,19 +14,9 @@ from course_lib.distributed import common
 def main() -> None:
     run = common.parse_run(__doc__.splitlines()[0])
     rank, world, device = common.setup()
-    if run.batch % world:
-        raise ValueError(f"--batch: expected a multiple of the {world} ranks, got {run.batch}")
     model = DDP(common.build_model(run.seed, device))
     optimizer = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.AdamW, lr=run.lr)
-    share = run.batch // world
-    losses = []
-    for ids, targets in common.batches(run):
-        mine = slice(rank * share, (rank + 1) * share)
-        loss = common.loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
-        optimizer.zero_grad()
-        loss.backward()  # gradients averaged by DDP, as in plain data parallel
-        optimizer.step()  # each rank updates its own parameters' share, then they are broadcast
-        losses.append(common.mean_across_ranks(loss.item(), device))
+    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device)
     held = common.held_per_rank(model, common.optimizer_tensors(optimizer.optim), device)
     common.report("ZeRO-1", run, losses, held, device)
     common.teardown()
