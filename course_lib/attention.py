@@ -13,10 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.validation import check_non_negative_int, check_positive_int, check_type
 
-def _require_tensor(name: str, value) -> None:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+
+def _require_tensor(name: str, value) -> None:  # kept by this name: notebook 03 shows softmax's source
+    check_type(name, value, Tensor, "a torch.Tensor")
 
 
 def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
@@ -40,9 +41,8 @@ def causal_mask(n_queries: int, n_keys: int | None = None, device=None) -> Tenso
     With a KV cache the queries are the last `n_queries` of `n_keys` positions, hence the offset.
     """
     n_keys = n_queries if n_keys is None else n_keys
-    for name, value in (("n_queries", n_queries), ("n_keys", n_keys)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name}: expected a non-negative int, got {value!r}")
+    check_non_negative_int("n_queries", n_queries)
+    check_non_negative_int("n_keys", n_keys)
     if n_keys < n_queries:
         raise ValueError(f"n_keys: expected at least n_queries={n_queries}, got {n_keys}")
     return torch.ones(n_queries, n_keys, dtype=torch.bool, device=device).tril(diagonal=n_keys - n_queries)
@@ -71,9 +71,7 @@ def _check_qkv(q: Tensor, k: Tensor, v: Tensor) -> None:
 
 
 def _check_mask(mask, scores_shape: torch.Size) -> None:
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask: expected a torch.Tensor (bool: True = may attend; float: added to scores), "
-                        f"got {type(mask).__name__}")
+    check_type("mask", mask, Tensor, "a torch.Tensor (bool: True = may attend; float: added to scores)")
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise TypeError(f"mask: expected dtype bool (True = may attend) or a float dtype (added to the scores), "
                         f"got {mask.dtype}; a 0/1 integer mask would be added, not applied: use mask.bool()")
@@ -119,9 +117,8 @@ class AttentionHead(nn.Module):
 
     def __init__(self, d_model: int, d_head: int, bias: bool = False):
         super().__init__()
-        for name, value in (("d_model", d_model), ("d_head", d_head)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive_int("d_model", d_model)
+        check_positive_int("d_head", d_head)
         self.q_proj = nn.Linear(d_model, d_head, bias=bias)
         self.k_proj = nn.Linear(d_model, d_head, bias=bias)
         self.v_proj = nn.Linear(d_model, d_head, bias=bias)
@@ -207,8 +204,8 @@ class MultiHeadAttention(nn.Module):
             if context.dim() != 3 or context.shape[-1] != self.d_model or context.shape[0] != x.shape[0]:
                 raise ValueError(f"context: expected shape (batch={x.shape[0]}, length, d_model={self.d_model}), "
                                  f"got {tuple(context.shape)}")
-        if cache is not None and not isinstance(cache, KVCache):
-            raise TypeError(f"cache: expected a KVCache or None, got {type(cache).__name__}")
+        if cache is not None:
+            check_type("cache", cache, KVCache, "a KVCache or None")
         q = self._split(self.q_proj(x))
         if context is not None and cache is not None and len(cache):
             k, v = cache.k, cache.v  # cross-attention: the context's keys and values never change

@@ -14,6 +14,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from course_lib.validation import check_choice, check_positive_int, check_text
+
 ROLES = ("system", "user", "assistant")
 ON_OVERFLOW = ("truncate", "summarize")
 SUMMARY_PREFIX = "Summary of the earlier conversation: "
@@ -21,10 +23,8 @@ SUMMARY_PREFIX = "Summary of the earlier conversation: "
 
 def message(role: str, content: str) -> dict[str, str]:
     """One chat message `{"role": ..., "content": ...}`, checked: a known role and non-empty text."""
-    if not isinstance(role, str) or role not in ROLES:
-        raise ValueError(f"role: expected one of {ROLES}, got {role!r}")
-    if not isinstance(content, str):
-        raise TypeError(f"content: expected a str, got {type(content).__name__}")
+    check_choice("role", role, ROLES)
+    check_text("content", content)
     if not content.strip():
         raise ValueError(f"content: expected a non-empty message for role {role!r}, got {content!r}")
     return {"role": role, "content": content}
@@ -89,10 +89,8 @@ class ChatSession:
     def __init__(self, model, tokenizer, system: str | None = None, context_window: int | None = None,
                  max_new_tokens: int = 40, on_overflow: str = "truncate",
                  summarizer: Callable[[list[dict]], str] | None = None, **generation):
-        if on_overflow not in ON_OVERFLOW:
-            raise ValueError(f"on_overflow: expected one of {ON_OVERFLOW}, got {on_overflow!r}")
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens: expected a positive int, got {max_new_tokens!r}")
+        check_choice("on_overflow", on_overflow, ON_OVERFLOW)
+        check_positive_int("max_new_tokens", max_new_tokens)
         if context_window is None:
             context_window = model.config.max_seq_len
         if not isinstance(context_window, int) or context_window <= max_new_tokens:
@@ -176,8 +174,7 @@ class ChatSession:
 
 def parse_json_object(text: str) -> dict | None:
     """The first JSON object in `text` (models like to add words around it), or None if there is none."""
-    if not isinstance(text, str):
-        raise TypeError(f"text: expected a str, got {type(text).__name__}")
+    check_text("text", text)
     decoder = json.JSONDecoder()
     for start in (i for i, char in enumerate(text) if char == "{"):
         try:

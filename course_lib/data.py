@@ -11,8 +11,13 @@ import json
 import os
 from pathlib import Path
 
+from course_lib.validation import check_non_negative_int, check_sha256, check_type
+
 ENV_VAR = "COURSE_DATA"
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CHECKSUMS = "checksums.json"  # sha256 of shipped files that loaders check (data/README.md)
+REBUILT_BY = {"tokenizer_python_docs_4096.json": "python scripts/build_python_docs_tokenizer.py",
+              "tiny_gpt.safetensors": "python scripts/train_tiny_gpt.py"}  # the scripts that write checked files
 
 
 def _candidates(start: Path | None = None) -> list[Path]:
@@ -27,6 +32,13 @@ def _candidates(start: Path | None = None) -> list[Path]:
 
 def data_dir(start: Path | None = None) -> Path:
     """The course's `data/` folder: $COURSE_DATA, else beside `course_lib`, else above the cwd."""
+    wanted = os.environ.get(ENV_VAR)
+    if wanted and not Path(wanted).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"{ENV_VAR}={wanted}: no such folder. Unset {ENV_VAR} (course_lib then finds the data/ folder "
+            f"of its repository by itself) or point it at the repository's data/ folder, e.g. "
+            f"{ENV_VAR}={_PACKAGE_ROOT / 'data'}."
+        )
     for candidate in _candidates(start):
         if (candidate / "README.md").is_file() or (candidate / "LICENSES.md").is_file():
             return candidate
@@ -40,8 +52,7 @@ def data_dir(start: Path | None = None) -> Path:
 
 def data_path(name: str) -> Path:
     """The path of one file in `data/`, checked to exist, with a clear error if it does not."""
-    if not isinstance(name, (str, os.PathLike)):
-        raise TypeError(f"name: expected a file name such as 'fr_en_glossary.tsv', got {type(name).__name__}")
+    check_type("name", name, (str, os.PathLike), "a file name such as 'fr_en_glossary.tsv'")
     path = data_dir() / name
     if not path.exists():
         raise FileNotFoundError(
@@ -50,6 +61,24 @@ def data_path(name: str) -> Path:
             "which command rebuilds them."
         )
     return path
+
+
+def checked_path(name: str, sha256: str | None = None) -> Path:
+    """`data_path(name)` after checking the file's sha256: `sha256` if given, else its entry in data/checksums.json.
+
+    Each file is hashed once per process (again only if it changes). A mismatch is a ValueError that
+    names the file, both digests and how to restore or rebuild it.
+    """
+    path = data_path(name)
+    if sha256 is None:
+        manifest = json.loads(data_path(CHECKSUMS).read_text(encoding="utf-8"))["sha256"]
+        if name not in manifest:
+            raise ValueError(f"data/{name}: has no sha256 in data/{CHECKSUMS}; add it there (data/README.md)")
+        sha256 = manifest[name]
+    fix = f"Restore it with `git checkout data/{name}`"
+    if name in REBUILT_BY:
+        fix += f" or rebuild it with `{REBUILT_BY[name]}`"
+    return check_sha256(path, sha256, fix + ".")
 
 
 def read_text(name: str) -> str:
@@ -82,14 +111,14 @@ PYTHON_DOCS_TOKENIZER = "tokenizer_python_docs_4096.json"  # BPETokenizer traine
 
 def python_docs_corpus(n_chars: int | None = None) -> str:
     """The Python-documentation corpus (about 1.9 MB of English prose and code), or its first `n_chars`."""
-    if n_chars is not None and (not isinstance(n_chars, int) or isinstance(n_chars, bool) or n_chars < 0):
-        raise ValueError(f"n_chars: expected a non-negative int or None, got {n_chars!r}")
+    if n_chars is not None:
+        check_non_negative_int("n_chars", n_chars, "a non-negative int or None")
     text = read_text(PYTHON_DOCS_CORPUS)
     return text if n_chars is None else text[:n_chars]
 
 
 def python_docs_tokenizer():
-    """The `BPETokenizer` trained on the corpus (vocab 4,096), loaded from data/ instead of retrained."""
+    """The `BPETokenizer` trained on the corpus (vocab 4,096), loaded from data/ (sha256 checked) instead of retrained."""
     from course_lib.tokenizer import BPETokenizer
 
-    return BPETokenizer.load(data_path(PYTHON_DOCS_TOKENIZER))
+    return BPETokenizer.load(checked_path(PYTHON_DOCS_TOKENIZER))

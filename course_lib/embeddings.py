@@ -15,20 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+from course_lib.validation import check_ids_below, check_positive_int, check_type
 
 
 def _check_ids(ids: Tensor, vocab_size: int) -> None:
-    if not isinstance(ids, Tensor):
-        raise TypeError(f"ids: expected a torch.Tensor of token ids, got {type(ids).__name__}")
+    check_type("ids", ids, Tensor, "a torch.Tensor of token ids")
     if ids.dtype.is_floating_point or ids.dtype == torch.bool or ids.is_complex():
         raise TypeError(f"ids: expected an integer tensor (torch.long), got dtype {ids.dtype}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ValueError(f"ids: expected token ids in [0, {vocab_size}), got values from {int(ids.min())} to {int(ids.max())}")
+    check_ids_below("ids", ids, vocab_size)
 
 
 def one_hot_embed(ids: Tensor, weight: Tensor) -> Tensor:
@@ -44,7 +38,8 @@ class TokenEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int, trainable: bool = True):
         super().__init__()
-        _check_positive(vocab_size=vocab_size, d_model=d_model)
+        check_positive_int("vocab_size", vocab_size)
+        check_positive_int("d_model", d_model)
         self.weight = nn.Parameter(torch.randn(vocab_size, d_model), requires_grad=trainable)
 
     def forward(self, ids: Tensor) -> Tensor:
@@ -58,7 +53,8 @@ def sinusoidal_positions(n_positions: int, d_model: int, base: float = 10_000.0)
     Each pair of columns turns at its own speed, like the hands of a clock, so nearby positions get
     similar vectors and a shift by k positions is the same rotation wherever it starts.
     """
-    _check_positive(n_positions=n_positions, d_model=d_model)
+    check_positive_int("n_positions", n_positions)
+    check_positive_int("d_model", d_model)
     if d_model % 2:
         raise ValueError(f"d_model: expected an even size (sin and cos columns come in pairs), got {d_model}")
     position = torch.arange(n_positions, dtype=torch.float32).unsqueeze(1)
@@ -92,7 +88,8 @@ class LearnedPositionalEmbedding(_PositionalEmbedding):
 
     def __init__(self, max_positions: int, d_model: int):
         super().__init__()
-        _check_positive(max_positions=max_positions, d_model=d_model)
+        check_positive_int("max_positions", max_positions)
+        check_positive_int("d_model", d_model)
         self.max_positions = max_positions
         self.weight = nn.Parameter(torch.randn(max_positions, d_model) * 0.02)
 

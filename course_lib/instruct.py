@@ -23,6 +23,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from course_lib.validation import check_positive_int
+
 # --- the prompt template -------------------------------------------------------------------------
 
 END = "<|endoftext|>"  # the tokenizer's special token: one id, so generation can stop on it
@@ -259,8 +261,7 @@ def make_task(op: Op, name: str, form: str, phrase: str) -> Task:
 
 def make_tasks(n: int, seed: int = 0, exclude: set[str] | None = None) -> list[Task]:
     """`n` distinct generated tasks (a fixed seed gives the same list every time), none in `exclude`."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n: expected a positive int, got {n!r}")
+    check_positive_int("n", n)
     rng = random.Random(seed)
     exclude = set(exclude or ())
     tasks: list[Task] = []

@@ -27,6 +27,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from course_lib import data
+from course_lib.validation import check_positive_int, check_text
 
 # The tool-calling format SmolLM2-Instruct was fine-tuned on (its function-calling data, as in the
 # chat templates published for the larger SmolLM2 models): tools as JSON inside <tools>, calls as a
@@ -189,8 +190,7 @@ def evaluate_arithmetic(expression: str) -> float | int:
             return _OPERATORS[type(node.op)](walk(node.operand))
         raise ValueError(f"{ast.unparse(node)!r} is not a number or an arithmetic operation")
 
-    if not isinstance(expression, str):
-        raise TypeError(f"expression: expected a str, got {type(expression).__name__}")
+    check_text("expression", expression)
     try:
         return walk(ast.parse(expression.strip(), mode="eval").body)
     except SyntaxError:
@@ -247,8 +247,7 @@ def run_agent(model: BaseChatModel, tools: Sequence[BaseTool], messages: Sequenc
     Returns the whole conversation. Unknown tools and unparsable calls are answered with an error
     message to the model, never raised.
     """
-    if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
+    check_positive_int("max_steps", max_steps)
     by_name = {t.name: t for t in tools}
     history: list[BaseMessage] = [HumanMessage(messages)] if isinstance(messages, str) else list(messages)
     bound = model.bind_tools(list(tools))

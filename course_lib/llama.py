@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib import lora, scaling
 from course_lib.attention import KVCache, causal_mask
+from course_lib.validation import check_choice, check_ids_below, check_non_negative_int, check_positive_int, check_type
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,8 @@ class LlamaConfig:
 
     def __post_init__(self):
         for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise ValueError(f"{f.name}: expected a positive int, got {value!r}")
+            if f.type in ("int", int):
+                check_positive_int(f.name, getattr(self, f.name))
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, got {self.d_model} and {self.n_heads}")
         if self.n_heads % self.n_kv_heads:
@@ -176,8 +177,7 @@ def sampling_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None =
     """
     if not temperature > 0:
         raise ValueError(f"temperature: expected a positive number (use greedy decoding for 0), got {temperature}")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-        raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+    check_positive_int("top_k", top_k, allow_none=True)
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p: expected a probability in (0, 1], got {top_p}")
     logits = logits.float() / temperature
@@ -199,8 +199,7 @@ class Llama(nn.Module):
 
     def __init__(self, config: LlamaConfig):
         super().__init__()
-        if not isinstance(config, LlamaConfig):
-            raise TypeError(f"config: expected a LlamaConfig, got {type(config).__name__}")
+        check_type("config", config, LlamaConfig)
         self.config = config
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(LlamaBlock(config) for _ in range(config.n_layers))
@@ -227,6 +226,7 @@ class Llama(nn.Module):
         if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype not in (torch.long, torch.int):
             raise ValueError(f"ids: expected an integer tensor (batch, length), got "
                              f"{getattr(ids, 'dtype', type(ids).__name__)} of shape {tuple(getattr(ids, 'shape', ()))}")
+        check_ids_below("ids", ids, self.config.vocab_size)
         if cache is not None and len(cache) != len(self.layers):
             raise ValueError(f"cache: expected one KVCache per layer ({len(self.layers)}), got {len(cache)}")
         start = len(cache[0]) if cache is not None else 0
@@ -252,8 +252,7 @@ class Llama(nn.Module):
         A positive temperature samples (with optional top-k / top-p); pass a seeded `generator`.
         Stops early once every row has produced `eos_id`. Same signature as `model.GPT.generate`, plus top_p.
         """
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens: expected a non-negative int, got {max_new_tokens!r}")
+        check_non_negative_int("max_new_tokens", max_new_tokens)
         if temperature < 0:
             raise ValueError(f"temperature: expected 0 (greedy) or a positive number, got {temperature}")
         cache = self.new_cache() if use_cache else None
@@ -276,10 +275,14 @@ class Llama(nn.Module):
         return out
 
     @classmethod
-    def from_hf_state_dict(cls, config: LlamaConfig, state_dict: Mapping[str, Tensor]) -> "Llama":
-        """A Llama holding the weights of a transformers `LlamaForCausalLM` state dict (names `model.layers.i...`)."""
-        if not isinstance(config, LlamaConfig):
-            raise TypeError(f"config: expected a LlamaConfig, got {type(config).__name__}")
+    def from_hf_state_dict(cls, config, state_dict: Mapping[str, Tensor]) -> "Llama":
+        """A Llama holding the weights of a transformers `LlamaForCausalLM` state dict (names `model.layers.i...`).
+
+        `config` is ours or the transformers `LlamaConfig` (`hf_model.config`), read with `LlamaConfig.from_hf`.
+        """
+        if _is_hf_llama_config(config):
+            config = LlamaConfig.from_hf(config)
+        check_type("config", config, LlamaConfig)
         renamed = {}
         for name, tensor in state_dict.items():
             if name.endswith("rotary_emb.inv_freq"):
@@ -306,15 +309,24 @@ class Llama(nn.Module):
         return model.eval()
 
 
+def _is_hf_llama_config(config) -> bool:
+    """Whether `config` is a transformers `LlamaConfig` (checked without importing transformers)."""
+    return type(config).__module__.startswith("transformers.") and getattr(config, "model_type", None) == "llama"
+
+
 def count_parameters(model: nn.Module) -> int:
-    """Parameters of a model, each shared tensor counted once (tied embeddings are one matrix)."""
-    return sum(p.numel() for p in model.parameters())
+    """Alias of `lora.count_parameters` (notebook 09 calls it from here): each shared tensor counted once."""
+    return lora.count_parameters(model)
 
 
-def kv_cache_bytes(config: LlamaConfig, n_tokens: int, bytes_per_value: int = 4, kv_heads: int | None = None) -> int:
-    """Memory of a KV cache for `n_tokens` positions: keys and values, every layer, `kv_heads` heads."""
+_DTYPE_OF_BYTES = {4: "float32", 2: "bfloat16", 1: "int8", 0.5: "int4"}
+
+
+def kv_cache_bytes(config: LlamaConfig, n_tokens: int, bytes_per_value: float = 4, kv_heads: int | None = None) -> float:
+    """Alias of `scaling.kv_cache_bytes` for a LlamaConfig (notebook 09 calls it): `n_tokens` positions, float32."""
+    dtype = _DTYPE_OF_BYTES[check_choice("bytes_per_value", bytes_per_value, list(_DTYPE_OF_BYTES))]
     heads = config.n_kv_heads if kv_heads is None else kv_heads
-    return 2 * config.n_layers * heads * config.d_head * n_tokens * bytes_per_value
+    return scaling.kv_cache_bytes(config.n_layers, heads, config.d_head, n_tokens, dtype=dtype)
 
 
 __all__ = ["LlamaConfig", "RMSNorm", "rope_cos_sin", "rotate_half", "apply_rope", "repeat_kv",

@@ -13,6 +13,10 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
+from course_lib.validation import check_int, check_number, check_type
+
+_RANK_EXPECTED = "a positive int (LoRA's r, e.g. 4 or 8)"
+
 
 class LoRALinear(nn.Module):
     """h = W₀x + (α/r)·B·A·x with W₀ frozen, A (r×in) random and B (out×r) zero.
@@ -23,11 +27,9 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float = 1.0, dropout: float = 0.0):
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise TypeError(f"base: expected a torch.nn.Linear, got {type(base).__name__}")
-        _check_rank(rank)
-        if not alpha > 0:
-            raise ValueError(f"alpha: expected a positive number, got {alpha}")
+        check_type("base", base, nn.Linear, "a torch.nn.Linear")
+        check_int("rank", rank, low=1, what=_RANK_EXPECTED)
+        check_number("alpha", alpha, positive=True, what="an int or float")
         self.base = base
         for parameter in self.base.parameters():
             parameter.requires_grad_(False)
@@ -68,13 +70,6 @@ class LoRALinear(nn.Module):
         return f"rank={self.rank}, alpha={self.alpha:g}, scaling={self.scaling:g}"
 
 
-def _check_rank(rank: int) -> None:
-    if isinstance(rank, bool) or not isinstance(rank, int):
-        raise TypeError(f"rank: expected an int, got {type(rank).__name__}")
-    if rank <= 0:
-        raise ValueError(f"rank: expected a positive int (LoRA's r, e.g. 4 or 8), got {rank}")
-
-
 def linear_layer_names(model: nn.Module) -> list[str]:
     """The last name part of every `nn.Linear` in `model` ('q_proj', 'lm_head', ...): what LoRA can target."""
     return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
@@ -92,7 +87,8 @@ def apply_lora(model: nn.Module, rank: int, alpha: float, target_modules: Iterab
     Changes `model` in place and returns it; afterwards only the A and B matrices are trainable
     (what `peft.get_peft_model` does with a `LoraConfig`).
     """
-    _check_rank(rank)
+    check_int("rank", rank, low=1, what=_RANK_EXPECTED)
+    check_number("alpha", alpha, positive=True, what="an int or float")
     if isinstance(target_modules, str):
         target_modules = [target_modules]
     targets = list(target_modules)
@@ -135,8 +131,7 @@ def lora_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters in `model` (each shared tensor once); only those with requires_grad if asked."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    check_type("model", model, nn.Module, "a torch.nn.Module")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

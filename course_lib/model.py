@@ -19,13 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.attention import KVCache, MultiHeadAttention
+from course_lib.validation import (check_choice, check_ids_below, check_non_negative_int, check_positive_int,
+                                   check_type)
 
 NORMS = ("pre", "post", "none")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
 
 
 @dataclass
@@ -56,17 +53,16 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
-        _check_positive_int("d_ff", self.d_ff)
+        check_positive_int("d_ff", self.d_ff)
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, "
                              f"got d_model={self.d_model}, n_heads={self.n_heads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
-        if self.norm not in NORMS:
-            raise ValueError(f"norm: expected one of {NORMS}, got {self.norm!r}")
+        check_choice("norm", self.norm, NORMS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,8 +107,7 @@ class Block(nn.Module):
                  bias: bool = True, causal: bool = True, cross_attention: bool = False,
                  norm: str = "pre", skip: bool = True, layer_norm_eps: float = 1e-5):
         super().__init__()
-        if norm not in NORMS:
-            raise ValueError(f"norm: expected one of {NORMS}, got {norm!r}")
+        check_choice("norm", norm, NORMS)
         d_ff = 4 * d_model if d_ff is None else d_ff
         self.norm_kind, self.skip = norm, skip
         self.attn = MultiHeadAttention(d_model, n_heads, causal=causal, dropout=dropout, bias=bias)
@@ -169,17 +164,12 @@ def _init_weights(module: nn.Module, n_layers: int) -> None:
 
 
 def _check_ids(ids, vocab_size: int, name: str = "ids") -> None:
-    if not isinstance(ids, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor of token ids, got {type(ids).__name__}")
+    check_type(name, ids, Tensor, "a torch.Tensor of token ids")
     if ids.dim() != 2:
         raise ValueError(f"{name}: expected shape (batch, length), got {tuple(ids.shape)}")
     if ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8, torch.int8):
         raise TypeError(f"{name}: expected integer token ids, got dtype {ids.dtype}")
-    if ids.numel():
-        low, high = int(ids.min()), int(ids.max())
-        if low < 0 or high >= vocab_size:
-            raise ValueError(f"{name}: token ids must be in [0, vocab_size={vocab_size}), "
-                             f"got values from {low} to {high}")
+    check_ids_below(name, ids, vocab_size)
 
 
 class GPT(nn.Module):
@@ -188,8 +178,7 @@ class GPT(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"config: expected a GPTConfig, got {type(config).__name__}")
+        check_type("config", config, GPTConfig)
         self.config = c = config
         self.tok_emb = nn.Embedding(c.vocab_size, c.d_model)
         self.pos_emb = nn.Embedding(c.context_length, c.d_model)
@@ -276,12 +265,10 @@ class GPT(nn.Module):
         _check_ids(ids, self.config.vocab_size)
         if ids.shape[1] < 1:
             raise ValueError("ids: expected at least one token to start from, got length 0")
-        if not isinstance(max_new_tokens, int) or max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens: expected an int >= 0, got {max_new_tokens!r}")
+        check_non_negative_int("max_new_tokens", max_new_tokens, "an int >= 0")
         if not temperature >= 0:
             raise ValueError(f"temperature: expected a number >= 0 (0 = greedy), got {temperature!r}")
-        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-            raise ValueError(f"top_k: expected a positive int or None, got {top_k!r}")
+        check_positive_int("top_k", top_k, allow_none=True)
         was_training = self.training
         self.eval()
         context = self.config.context_length
@@ -422,7 +409,7 @@ class Seq2SeqConfig:
 
     def __post_init__(self) -> None:
         for name in ("src_vocab_size", "tgt_vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
-            _check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.d_ff is None:
             self.d_ff = 4 * self.d_model
         if self.d_model % self.n_heads:
@@ -442,8 +429,7 @@ class Seq2SeqTransformer(nn.Module):
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
-        if not isinstance(config, Seq2SeqConfig):
-            raise TypeError(f"config: expected a Seq2SeqConfig, got {type(config).__name__}")
+        check_type("config", config, Seq2SeqConfig)
         self.config = c = config
         self.src_emb = nn.Embedding(c.src_vocab_size, c.d_model)
         self.tgt_emb = nn.Embedding(c.tgt_vocab_size, c.d_model)

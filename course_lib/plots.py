@@ -10,6 +10,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from course_lib.validation import check_positive_int
+
 
 def _as_array(matrix) -> np.ndarray:
     if hasattr(matrix, "detach"):
@@ -87,8 +89,7 @@ def attention_head_diagram(n_queries: int = 6, n_keys: int = 6, d_model: int = 8
     from matplotlib.patches import FancyBboxPatch
 
     for name, value in (("n_queries", n_queries), ("n_keys", n_keys), ("d_model", d_model), ("d_head", d_head)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive_int(name, value)
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 4.6))
     colors = {"input": "#dbe9f6", "weight": "#fde0c5", "act": "#e2f0d9", "out": "#f4cccc"}
@@ -329,8 +330,7 @@ def parallelism_splits(splits: Mapping[str, Mapping[str, str]], n_devices: int =
     for technique, row in splits.items():
         if list(row) != parts:
             raise ValueError(f"splits: every technique must list the parts {parts}, {technique!r} lists {list(row)}")
-    if not isinstance(n_devices, int) or n_devices < 1:
-        raise ValueError(f"n_devices: expected a positive int, got {n_devices!r}")
+    check_positive_int("n_devices", n_devices)
     colors = plt.get_cmap("tab10").colors
     if ax is None:
         _, ax = plt.subplots(figsize=(2.3 * len(parts) + 2.2, 0.95 * len(splits) + 0.9))

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from course_lib import data
+from course_lib.validation import check_positive_int, check_text, check_type
 
 NOTES_FILE = "course_notes.md"
 QUESTIONS_FILE = "rag_questions.jsonl"
@@ -53,8 +54,7 @@ class NumpyVectorStore:
     """A vector database in numpy: unit-length rows, cosine similarity as one matrix product, top k."""
 
     def __init__(self, dim: int):
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim: expected a positive int, got {dim!r}")
+        check_positive_int("dim", dim)
         self.dim = dim
         self.vectors = np.zeros((0, dim), dtype=np.float32)
         self.payloads: list[dict] = []
@@ -94,8 +94,7 @@ def open_qdrant(path: str | Path | None = None):
 
     if path is None:
         return QdrantClient(":memory:")
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"path: expected a folder path (str or Path) or None for memory, got {type(path).__name__}")
+    check_type("path", path, (str, Path), "a folder path (str or Path) or None for memory")
     return QdrantClient(path=str(path))
 
 
@@ -103,8 +102,7 @@ def create_collection(client, name: str, dim: int) -> None:
     """A new cosine-similarity collection; refuses to replace one that exists (it would lose its points)."""
     from qdrant_client import models
 
-    if not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim: expected a positive int, got {dim!r}")
+    check_positive_int("dim", dim)
     if client.collection_exists(name):
         raise ValueError(f"name: collection {name!r} already exists; delete it with "
                          f"client.delete_collection({name!r}) first if you mean to replace it")
@@ -141,8 +139,7 @@ def payload_filter(where: Mapping[str, Any] | None):
 
 def qdrant_search(client, name: str, query, k: int = 3, where: Mapping[str, Any] | None = None) -> list[Hit]:
     """The k nearest points to `query` in collection `name` (cosine), best first, as `Hit`s."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k: expected a positive int, got {k!r}")
+    check_positive_int("k", k)
     vector = np.asarray(query, dtype=np.float32).ravel().tolist()
     points = client.query_points(name, query=vector, limit=k, query_filter=payload_filter(where),
                                  with_payload=True).points
@@ -199,8 +196,7 @@ def embed(model, texts: Sequence[str]) -> np.ndarray:
 
 def recall_at_k(retrieved: Sequence[Sequence[str]], gold: Sequence[str], k: int) -> float:
     """Fraction of questions whose gold label is among their first k retrieved labels."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k: expected a positive int, got {k!r}")
+    check_positive_int("k", k)
     if len(retrieved) != len(gold) or not gold:
         raise ValueError(f"retrieved, gold: expected one ranked list per gold label, got {len(retrieved)} "
                          f"lists for {len(gold)} labels")
@@ -218,9 +214,8 @@ def answer_tokens(text: str) -> set[str]:
 
 def answer_score(answer: str, reference: str) -> float:
     """Share of the reference answer's content words and numbers that the answer contains (0 to 1)."""
-    for name, value in (("answer", answer), ("reference", reference)):
-        if not isinstance(value, str):
-            raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
+    check_text("answer", answer)
+    check_text("reference", reference)
     wanted = answer_tokens(reference)
     if not wanted:
         raise ValueError(f"reference: {reference!r} has no content words or numbers to look for")

@@ -15,15 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
-def _tensor(name: str, value) -> Tensor:
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
-    return value
+from course_lib.validation import check_type
 
 
 def _same_shape(**tensors: Tensor) -> None:
-    shapes = {name: tuple(_tensor(name, t).shape) for name, t in tensors.items()}
+    shapes = {name: tuple(check_type(name, t, Tensor, "a torch.Tensor").shape) for name, t in tensors.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError("expected tensors of the same shape, got " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
 
@@ -90,7 +86,7 @@ class ScalarHead(nn.Module):
     def score(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """The reward of each sequence: the scalar at its last real token (`lengths` counts tokens)."""
         _, scalars = self(ids)
-        last = (_tensor("lengths", lengths).to(scalars.device) - 1).clamp(min=0)
+        last = (check_type("lengths", lengths, Tensor, "a torch.Tensor").to(scalars.device) - 1).clamp(min=0)
         return scalars.gather(1, last[:, None]).squeeze(1)
 
 

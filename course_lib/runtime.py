@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from course_lib.validation import check_choice, check_positive_int, check_type
+
 PROFILES = ("cpu", "gpu")
 CPU_THREADS = 2  # stored outputs are bit-reproducible only at a fixed thread count
 
@@ -58,10 +60,8 @@ def _torch():
 
 def set_seed(seed: int = 0, threads: int | None = CPU_THREADS) -> None:
     """Seed Python, NumPy and torch, and fix torch's CPU thread count, so runs repeat bit for bit."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed: expected an int, got {type(seed).__name__} ({seed!r})")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
+    check_type("seed", seed, int, "an int")
+    check_positive_int("threads", threads, allow_none=True)
     random.seed(seed)
     try:
         import numpy as np
@@ -95,8 +95,7 @@ def profile() -> str:
     has_cuda = _torch().cuda.is_available()
     if not wanted:
         return "gpu" if has_cuda else "cpu"
-    if wanted not in PROFILES:
-        raise ValueError(f"COURSE_PROFILE: expected one of {PROFILES}, got {wanted!r}")
+    check_choice("COURSE_PROFILE", wanted, PROFILES)
     if wanted == "gpu" and not has_cuda:
         raise ValueError("COURSE_PROFILE: 'gpu' asked for, but torch sees no CUDA device here; "
                          "unset it or use COURSE_PROFILE=cpu")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from course_lib.validation import check_choice, check_number, check_positive_int, check_type
+
 SECONDS_PER_DAY = 86_400
 PETAFLOP_S_DAY = 1e15 * SECONDS_PER_DAY  # the unit OpenAI's papers use: 8.64e19 FLOP
 
@@ -19,17 +21,11 @@ BYTES_PER_PARAM = {
 }
 
 
-def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-    if not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value}")
-    return float(value)
-
-
 def training_flops(n_params: float, n_tokens: float) -> float:
     """≈ 6·N·D: each token costs 2N FLOPs forward and 4N backward (Kaplan et al., 2020)."""
-    return 6.0 * _positive("n_params", n_params) * _positive("n_tokens", n_tokens)
+    check_number("n_params", n_params, positive=True)
+    check_number("n_tokens", n_tokens, positive=True)
+    return 6.0 * n_params * n_tokens
 
 
 def training_days(flops: float, n_gpus: int, peak_flops: float, mfu: float = 0.4) -> float:
@@ -38,9 +34,9 @@ def training_days(flops: float, n_gpus: int, peak_flops: float, mfu: float = 0.4
     MFU (model FLOPs utilisation) is the fraction of the hardware's peak that training really uses:
     30-50 % is typical for large runs.
     """
-    _positive("flops", flops)
-    _positive("n_gpus", n_gpus)
-    _positive("peak_flops", peak_flops)
+    check_number("flops", flops, positive=True)
+    check_number("n_gpus", n_gpus, positive=True)
+    check_number("peak_flops", peak_flops, positive=True)
     if not 0 < mfu <= 1:
         raise ValueError(f"mfu: expected a fraction in (0, 1], got {mfu}")
     return flops / (n_gpus * peak_flops * mfu) / SECONDS_PER_DAY
@@ -53,14 +49,12 @@ def gpu_hours(flops: float, peak_flops: float, mfu: float = 0.4) -> float:
 
 def petaflop_s_days(flops: float) -> float:
     """FLOPs expressed in petaflop/s-days (1 PF/s sustained for a day = 8.64e19 FLOP)."""
-    return _positive("flops", flops) / PETAFLOP_S_DAY
+    return check_number("flops", flops, positive=True) / PETAFLOP_S_DAY
 
 
 def model_memory_bytes(n_params: float, dtype: str = "bfloat16") -> float:
     """Bytes to hold `n_params` weights in `dtype` (weights only; no activations or KV cache)."""
-    if dtype not in BYTES_PER_PARAM:
-        raise ValueError(f"dtype: expected one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}")
-    return _positive("n_params", n_params) * BYTES_PER_PARAM[dtype]
+    return check_number("n_params", n_params, positive=True) * _bytes_per_value(dtype)
 
 
 def lora_parameter_count(n_layers: int, d_model: int, rank: int, matrices_per_layer: int = 2,
@@ -71,8 +65,7 @@ def lora_parameter_count(n_layers: int, d_model: int, rank: int, matrices_per_la
     """
     for name, value in (("n_layers", n_layers), ("d_model", d_model), ("rank", rank),
                         ("matrices_per_layer", matrices_per_layer)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_positive_int(name, value)
     d_out = d_model if d_out is None else d_out
     return n_layers * matrices_per_layer * rank * (d_model + d_out)
 
@@ -94,9 +87,9 @@ def cluster_flops(n_gpus: int, peak_flops: float, mfu: float, days: float) -> fl
 
     This is how the GPT-4 estimate is made: ~25,000 A100s × 90-100 days × 32-36 % MFU ≈ 2e25 FLOP.
     """
-    _positive("n_gpus", n_gpus)
-    _positive("peak_flops", peak_flops)
-    _positive("days", days)
+    check_number("n_gpus", n_gpus, positive=True)
+    check_number("peak_flops", peak_flops, positive=True)
+    check_number("days", days, positive=True)
     if not 0 < mfu <= 1:
         raise ValueError(f"mfu: expected a fraction in (0, 1], got {mfu}")
     return n_gpus * peak_flops * mfu * days * SECONDS_PER_DAY
@@ -104,18 +97,22 @@ def cluster_flops(n_gpus: int, peak_flops: float, mfu: float, days: float) -> fl
 
 def training_cost(flops: float, peak_flops: float, price_per_gpu_hour: float, mfu: float = 0.4) -> float:
     """Dollars to rent the GPU-hours that `flops` need at utilisation `mfu` (compute only)."""
-    return gpu_hours(flops, peak_flops, mfu) * _positive("price_per_gpu_hour", price_per_gpu_hour)
+    price = check_number("price_per_gpu_hour", price_per_gpu_hour, positive=True)
+    return gpu_hours(flops, peak_flops, mfu) * price
 
 
 def implied_mfu(flops: float, gpu_hours_used: float, peak_flops: float) -> float:
     """The utilisation a run must have had: useful FLOPs / (GPU-hours × peak). LLaMA 2 7B: ≈ 0.4."""
-    return _positive("flops", flops) / (_positive("gpu_hours_used", gpu_hours_used) * 3600
-                                        * _positive("peak_flops", peak_flops))
+    flops, hours, peak = (check_number(name, value, positive=True) for name, value in
+                          (("flops", flops), ("gpu_hours_used", gpu_hours_used), ("peak_flops", peak_flops)))
+    return flops / (hours * 3600 * peak)
 
 
 def implied_tokens(flops: float, n_params: float) -> float:
     """Tokens seen in training if compute = 6·N·D: D = flops / (6·N) (for models that publish no D)."""
-    return _positive("flops", flops) / (6.0 * _positive("n_params", n_params))
+    check_number("flops", flops, positive=True)
+    check_number("n_params", n_params, positive=True)
+    return flops / (6.0 * n_params)
 
 
 @dataclass(frozen=True)
@@ -184,16 +181,8 @@ FINETUNING_METHODS = ("full", "lora", "qlora")
 QLORA_CONSTANT_BITS = 8 / 64 + 32 / (64 * 256)
 
 
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return value
-
-
 def _bytes_per_value(dtype: str) -> float:
-    if dtype not in BYTES_PER_PARAM:
-        raise ValueError(f"dtype: expected one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}")
-    return BYTES_PER_PARAM[dtype]
+    return BYTES_PER_PARAM[check_choice("dtype", dtype, sorted(BYTES_PER_PARAM))]
 
 
 @dataclass(frozen=True)
@@ -216,7 +205,7 @@ class TransformerShape:
 
     def __post_init__(self):
         for field_name in ("n_layers", "d_model", "n_heads", "n_kv_heads", "d_ff", "vocab_size"):
-            _positive_int(field_name, getattr(self, field_name))
+            check_positive_int(field_name, getattr(self, field_name))
         if self.d_model % self.n_heads or self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads, n_kv_heads: expected d_model % n_heads == 0 and n_heads % n_kv_heads == 0, "
                              f"got d_model={self.d_model}, n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}")
@@ -247,9 +236,8 @@ def training_state_bytes(n_params: float, recipe: str = "mixed-precision adam") 
 
     Both Adam recipes cost 16 bytes per parameter: a 7B model needs ~112 GB before any activation.
     """
-    if recipe not in TRAINING_BYTES_PER_PARAM:
-        raise ValueError(f"recipe: expected one of {sorted(TRAINING_BYTES_PER_PARAM)}, got {recipe!r}")
-    n = _positive("n_params", n_params)
+    check_choice("recipe", recipe, sorted(TRAINING_BYTES_PER_PARAM))
+    n = check_number("n_params", n_params, positive=True)
     return {part: n * per_param for part, per_param in TRAINING_BYTES_PER_PARAM[recipe].items()}
 
 
@@ -258,7 +246,7 @@ def kv_cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, seq_len: int, ba
     """Bytes of the KV cache: a key and a value vector per layer, KV head, position and sequence."""
     for name, value in (("n_layers", n_layers), ("n_kv_heads", n_kv_heads), ("d_head", d_head),
                         ("seq_len", seq_len), ("batch", batch)):
-        _positive_int(name, value)
+        check_positive_int(name, value)
     return 2.0 * n_layers * n_kv_heads * d_head * seq_len * batch * _bytes_per_value(dtype)
 
 
@@ -272,7 +260,7 @@ def activation_bytes(n_layers: int, d_model: int, seq_len: int, batch: int = 1, 
     """
     for name, value in (("n_layers", n_layers), ("d_model", d_model), ("seq_len", seq_len),
                         ("batch", batch), ("n_heads", n_heads)):
-        _positive_int(name, value)
+        check_positive_int(name, value)
     per_token = 34.0 * d_model + (0.0 if flash_attention else 5.0 * n_heads * seq_len)
     return float(n_layers) * seq_len * batch * per_token * _bytes_per_value(dtype) / 2
 
@@ -299,8 +287,7 @@ def saved_activation_bytes(model, *args, **kwargs) -> int:
 def inference_memory_bytes(shape: TransformerShape, dtype: str = "bfloat16", seq_len: int = 4096,
                            batch: int = 1, kv_dtype: str = "bfloat16") -> dict[str, float]:
     """Weights in `dtype` plus the KV cache (in `kv_dtype`) of `batch` sequences of `seq_len` tokens."""
-    if not isinstance(shape, TransformerShape):
-        raise TypeError(f"shape: expected a TransformerShape, got {type(shape).__name__}")
+    check_type("shape", shape, TransformerShape)
     return {"weights": model_memory_bytes(shape.n_params, dtype),
             "kv cache": kv_cache_bytes(shape.n_layers, shape.n_kv_heads, shape.d_head, seq_len, batch, kv_dtype)}
 
@@ -313,10 +300,8 @@ def finetuning_memory_bytes(shape: TransformerShape, method: str = "full", seq_l
     on `matrices_per_layer` d_model×d_model matrices per layer. qlora: the same with a 4-bit NF4 base plus
     its quantization constants, ~0.127 bits per weight with double quantization (Dettmers et al., 2023).
     """
-    if not isinstance(shape, TransformerShape):
-        raise TypeError(f"shape: expected a TransformerShape, got {type(shape).__name__}")
-    if method not in FINETUNING_METHODS:
-        raise ValueError(f"method: expected one of {FINETUNING_METHODS}, got {method!r}")
+    check_type("shape", shape, TransformerShape)
+    check_choice("method", method, FINETUNING_METHODS)
     activations = activation_bytes(shape.n_layers, shape.d_model, seq_len, batch, shape.n_heads)
     if method == "full":
         return {**training_state_bytes(shape.n_params, "mixed-precision adam"), "activations": activations}

@@ -20,6 +20,8 @@ from typing import Iterable, Mapping, Sequence
 
 import regex
 
+from course_lib.validation import check_file, check_int, check_non_negative_int, check_text, check_type
+
 # GPT-2's pre-tokenizer: English contractions, letters with an optional leading space, numbers,
 # punctuation runs, and whitespace (a run of spaces gives its last space to the next word).
 # Python's `re` has no \p{L} (any letter) or \p{N} (any digit), hence the `regex` package.
@@ -42,24 +44,9 @@ def bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-def _check_text(text: object, name: str = "text") -> str:
-    if not isinstance(text, str):
-        raise TypeError(f"{name}: expected a str, got {type(text).__name__}")
-    return text
-
-
-def _check_vocab_size(vocab_size: object, n_special: int = 0) -> int:
-    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
-        raise TypeError(f"vocab_size: expected an int, got {type(vocab_size).__name__}")
-    if vocab_size < 256 + n_special:
-        raise ValueError(f"vocab_size: expected at least 256 (one token per byte) + {n_special} special "
-                         f"token(s) = {256 + n_special}, got {vocab_size}")
-    return vocab_size
-
-
 def word_counts(text: str, pattern: str = GPT2_SPLIT_PATTERN) -> Counter:
     """How often each pre-tokenized chunk occurs: BPE never merges across chunks, so it trains on these."""
-    return Counter(regex.findall(pattern, _check_text(text)))
+    return Counter(regex.findall(pattern, check_text("text", text)))
 
 
 def merge_pair(ids: Sequence[int], pair: Pair, new_id: int) -> list[int]:
@@ -148,7 +135,7 @@ class BPETokenizer:
     """
 
     def __init__(self, pattern: str = GPT2_SPLIT_PATTERN):
-        self.pattern = _check_text(pattern, "pattern")
+        self.pattern = check_text("pattern", pattern)
         self._split = regex.compile(pattern)
         self.vocab: dict[int, bytes] = {b: bytes([b]) for b in range(256)}  # id -> bytes
         # byte value -> id of its token; None where a pretrained vocabulary has no token for that byte
@@ -176,11 +163,10 @@ class BPETokenizer:
     def add_special_tokens(self, tokens: Mapping[str, int]) -> "BPETokenizer":
         """Register strings that always become one token (e.g. '<|endoftext|>'), never split by BPE."""
         for text, token_id in tokens.items():
-            _check_text(text, "special token")
+            check_text("special token", text)
             if not text:
                 raise ValueError("special token: expected a non-empty string, got ''")
-            if not isinstance(token_id, int) or token_id < 0:
-                raise ValueError(f"special token {text!r}: expected a non-negative int id, got {token_id!r}")
+            check_non_negative_int(f"special token {text!r}", token_id, "a non-negative int id")
             if token_id in self.vocab and self.vocab[token_id] != text.encode("utf-8"):
                 raise ValueError(f"special token {text!r}: id {token_id} is already the token {self.vocab[token_id]!r}")
             self.special_tokens[text] = token_id
@@ -196,9 +182,10 @@ class BPETokenizer:
 
         Special tokens get the last ids; in `text` they separate documents and are never merged.
         """
-        _check_text(text)
+        check_text("text", text)
         specials = list(dict.fromkeys(special_tokens))
-        _check_vocab_size(vocab_size, len(specials))
+        check_int("vocab_size", vocab_size, low=256 + len(specials),
+                  what=f"at least 256 (one token per byte) + {len(specials)} special token(s) = {256 + len(specials)}")
         pieces = [text]
         if specials:
             pieces = regex.split("|".join(regex.escape(t) for t in specials), text)
@@ -236,8 +223,7 @@ class BPETokenizer:
         """Load a GPT-2-style byte-level vocabulary: tokens written in GPT-2's byte alphabet ('Ġthe'),
         merges as [left, right] pairs (or 'left right' strings), in priority order, as in a HF tokenizer.json.
         """
-        if not isinstance(vocab, Mapping):
-            raise TypeError(f"vocab: expected a mapping token string -> id, got {type(vocab).__name__}")
+        check_type("vocab", vocab, Mapping, "a mapping token string -> id")
         decoder = {char: byte for byte, char in bytes_to_unicode().items()}
         tokens: dict[int, bytes] = {}
         for token, token_id in vocab.items():
@@ -289,14 +275,14 @@ class BPETokenizer:
     def encode_ordinary(self, text: str) -> list[int]:
         """Token ids of `text`, treating special-token strings as ordinary text."""
         ids: list[int] = []
-        for chunk in self._split.findall(_check_text(text)):
+        for chunk in self._split.findall(check_text("text", text)):
             ids.extend(self._encode_chunk(chunk))
         return ids
 
     def encode(self, text: str, allow_special: bool = True) -> list[int]:
         """Token ids of `text`. Special-token strings in it become their one id (as Hugging Face does),
         unless `allow_special=False`, which encodes them as ordinary text."""
-        _check_text(text)
+        check_text("text", text)
         if not allow_special or self._special_split is None:
             return self.encode_ordinary(text)
         ids: list[int] = []
@@ -356,7 +342,9 @@ class BPETokenizer:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BPETokenizer":
         """Read a tokenizer written by `save`."""
-        state = json.loads(Path(path).read_text(encoding="utf-8"))
+        path = check_file("path", path, "a tokenizer file is written by `BPETokenizer.save(path)`; the course's "
+                          "own, data/tokenizer_python_docs_4096.json, by `python scripts/build_python_docs_tokenizer.py`")
+        state = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ValueError(f"path: {path} is not a {FORMAT} file (format: {state.get('format') if isinstance(state, dict) else None!r})")
         vocab = {int(i): bytes.fromhex(h) for i, h in state["base_tokens"]}

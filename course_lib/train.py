@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib import data
+from course_lib.validation import check_non_negative_int
 
 TINY_GPT = "tiny_gpt.safetensors"
 TINY_GPT_CONFIG = "tiny_gpt.json"
@@ -91,8 +92,7 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
     end) `eval_fn(model)` and `sample_fn(model)` run in eval mode without gradients. Pass the
     `history` of an earlier run to continue its curves.
     """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps: expected an int >= 0, got {steps!r}")
+    check_non_negative_int("steps", steps, "an int >= 0")
     if schedule not in ("constant", "cosine"):
         raise ValueError(f"schedule: expected 'constant' or 'cosine', got {schedule!r}")
     if eval_every < 0:
@@ -241,12 +241,15 @@ def load_tiny_gpt():
     """The tiny GPT pre-trained on the Python docs (data/tiny_gpt.safetensors) and its tokenizer.
 
     Returns `(model, tokenizer)`; `scripts/train_tiny_gpt.py` rebuilds the checkpoint bit for bit.
+    Both files are checked first: the checkpoint against the sha256 in data/tiny_gpt.json, the
+    tokenizer against data/checksums.json.
     """
     from course_lib.tokenizer import BPETokenizer
 
-    model = load_checkpoint(data.data_path(TINY_GPT))
-    meta = read_metadata(data.data_path(TINY_GPT))
-    tokenizer = BPETokenizer.load(data.data_path(meta["tokenizer"]))
+    info = json.loads(data.read_text(TINY_GPT_CONFIG))
+    path = data.checked_path(TINY_GPT, info["sha256"])
+    model = load_checkpoint(path)
+    tokenizer = BPETokenizer.load(data.checked_path(read_metadata(path)["tokenizer"]))
     return model, tokenizer
 
 

@@ -18,6 +18,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from course_lib.validation import check_text, check_type
+
 UNK = "<unk>"
 GLOSSARY_FILE = "fr_en_glossary.tsv"
 SENTENCES_FILE = "fr_en_sentences.tsv"
@@ -48,10 +50,8 @@ _TOKEN = re.compile(
 )
 
 
-def _check_text(value, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name}: expected a str, got {type(value).__name__} ({value!r:.60})")
-    return value
+def _check_text(value, name: str) -> str:  # kept by this name: notebook 01 shows normalize's source
+    return check_text(name, value)
 
 
 def normalize(text: str) -> str:
@@ -62,7 +62,7 @@ def normalize(text: str) -> str:
 
 def strip_accents(word: str) -> str:
     """'tâble' -> 'table', 'œuf' stays: drop combining accents so 'etre' can find 'être' (notebook 01)."""
-    decomposed = unicodedata.normalize("NFD", _check_text(word, "word"))
+    decomposed = unicodedata.normalize("NFD", check_text("word", word))
     return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
@@ -86,15 +86,9 @@ class Lookup:
     how: str
 
 
-def _check_dictionary(dictionary) -> Mapping[str, str]:
-    if not isinstance(dictionary, Mapping):
-        raise TypeError(f"dictionary: expected a mapping from French words to English, got {type(dictionary).__name__}")
-    return dictionary
-
-
 def nearest_spelling(word: str, candidates: Iterable[str], cutoff: float = 0.75) -> str | None:
     """The candidate spelled most like `word` (difflib's ratio >= cutoff), or None (notebook 01)."""
-    _check_text(word, "word")
+    check_text("word", word)
     if not 0.0 <= cutoff <= 1.0:
         raise ValueError(f"cutoff: expected a similarity ratio in [0, 1], got {cutoff}")
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
@@ -107,7 +101,7 @@ def lookup(tokens: Sequence[str], dictionary: Mapping[str, str], normalize_accen
 
     Tokens that none of these find come back with `target=None`, `how='unknown'` (notebook 01).
     """
-    _check_dictionary(dictionary)
+    check_type("dictionary", dictionary, Mapping, "a mapping from French words to English")
     if isinstance(tokens, str) or not all(isinstance(t, str) for t in tokens):
         raise TypeError(f"tokens: expected a list of str (use tokenize(sentence)), got {tokens!r:.60}")
     plain = {}
@@ -134,9 +128,9 @@ def literal_translate(sentence: str, dictionary: Mapping[str, str], unknown: str
     A token missing from `dictionary` becomes `unknown` ("<unk>"), or stays as it is when
     `unknown=None`; `normalize_accents` and `nearest` try the fallbacks of `lookup` first.
     """
-    _check_text(sentence, "sentence")
-    if unknown is not None and not isinstance(unknown, str):
-        raise TypeError(f"unknown: expected a str or None (keep the word), got {type(unknown).__name__}")
+    check_text("sentence", sentence)
+    if unknown is not None:
+        check_type("unknown", unknown, str, "a str or None (keep the word)")
     words = []
     for item in lookup(tokenize(sentence), dictionary, normalize_accents, nearest):
         target = item.target if item.target is not None else (item.source if unknown is None else unknown)
@@ -211,7 +205,7 @@ def words(text: str) -> list[str]:
 
 def exact_match(hypothesis: str, reference: str) -> bool:
     """True when the two sentences have the same words (case, spacing and punctuation ignored)."""
-    return words(_check_text(hypothesis, "hypothesis")) == words(_check_text(reference, "reference"))
+    return words(check_text("hypothesis", hypothesis)) == words(check_text("reference", reference))
 
 
 def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
@@ -227,8 +221,8 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
 
 def word_error_rate(hypothesis: str, reference: str) -> float:
     """Word edits needed to reach the reference, divided by its length (0 is perfect; can exceed 1)."""
-    ref = words(_check_text(reference, "reference"))
-    hyp = words(_check_text(hypothesis, "hypothesis"))
+    ref = words(check_text("reference", reference))
+    hyp = words(check_text("hypothesis", hypothesis))
     if not ref:
         return 0.0 if not hyp else float(len(hyp))
     return edit_distance(hyp, ref) / len(ref)
@@ -283,7 +277,7 @@ class Vocabulary:
     """Token <-> index, with `<unk>` at index 0 for every token it has not seen (notebook 02)."""
 
     def __init__(self, tokens: Iterable[str] = (), unk: str = UNK):
-        _check_text(unk, "unk")
+        check_text("unk", unk)
         self.unk = unk
         self._tokens: list[str] = [unk]
         self._index: dict[str, int] = {unk: 0}
@@ -292,7 +286,7 @@ class Vocabulary:
 
     def add(self, token: str) -> int:
         """The index of `token`, adding it at the end if new."""
-        _check_text(token, "token")
+        check_text("token", token)
         if token not in self._index:
             self._index[token] = len(self._tokens)
             self._tokens.append(token)
@@ -317,7 +311,7 @@ class Vocabulary:
 
     def index(self, token: str) -> int:
         """The index of `token`, or 0 (`<unk>`) if it is not in the vocabulary."""
-        return self._index.get(_check_text(token, "token"), 0)
+        return self._index.get(check_text("token", token), 0)
 
     def token(self, index: int) -> str:
         if not isinstance(index, int) or not 0 <= index < len(self):
@@ -335,8 +329,7 @@ class Vocabulary:
 
 def one_hot(tokens: Sequence[str], vocab: Vocabulary) -> Tensor:
     """A (len(tokens), len(vocab)) float tensor, one row per token with a single 1 at its index."""
-    if not isinstance(vocab, Vocabulary):
-        raise TypeError(f"vocab: expected a Vocabulary, got {type(vocab).__name__}")
+    check_type("vocab", vocab, Vocabulary)
     indices = torch.tensor(vocab.encode(tokens), dtype=torch.long)
     matrix = torch.zeros(len(indices), len(vocab))
     matrix[torch.arange(len(indices)), indices] = 1.0
@@ -351,7 +344,7 @@ def dictionary_matrices(dictionary: Mapping[str, str], include_unk: bool = True
     With `include_unk` the first entry is `<unk>` -> `<unk>`, so unknown words come out as `<unk>`.
     Returns `(K, V, src_vocab, tgt_vocab)`.
     """
-    _check_dictionary(dictionary)
+    check_type("dictionary", dictionary, Mapping, "a mapping from French words to English")
     if not dictionary:
         raise ValueError("dictionary: expected at least one entry, got an empty mapping")
     for key, value in dictionary.items():
@@ -367,8 +360,7 @@ def dictionary_matrices(dictionary: Mapping[str, str], include_unk: bool = True
 def cosine_similarity(a: Tensor, b: Tensor, eps: float = 1e-8) -> Tensor:
     """The (n, m) matrix of cosines between the rows of a (n, d) and of b (m, d) (notebook 02)."""
     for name, t in (("a", a), ("b", b)):
-        if not isinstance(t, Tensor):
-            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        check_type(name, t, Tensor, "a torch.Tensor")
         if t.dim() != 2:
             raise ValueError(f"{name}: expected 2 dimensions (rows, features), got shape {tuple(t.shape)}")
     if a.shape[1] != b.shape[1]:
@@ -384,8 +376,7 @@ def cosine_decode(vectors: Tensor, table: Tensor, vocab: Vocabulary) -> list[str
 
     vectors: (n, d) or (d,); table: (len(vocab), d), row i the code of vocab token i.
     """
-    if not isinstance(vocab, Vocabulary):
-        raise TypeError(f"vocab: expected a Vocabulary, got {type(vocab).__name__}")
+    check_type("vocab", vocab, Vocabulary)
     if not isinstance(vectors, Tensor) or not isinstance(table, Tensor):
         raise TypeError(f"vectors, table: expected torch.Tensors, got {type(vectors).__name__} and {type(table).__name__}")
     if vectors.dim() == 1:
@@ -403,7 +394,7 @@ def cosine_decode(vectors: Tensor, table: Tensor, vocab: Vocabulary) -> list[str
 
 def matrix_translate(sentence: str, K: Tensor, V: Tensor, src_vocab: Vocabulary, tgt_vocab: Vocabulary) -> str:
     """Word-for-word translation with matrices: Q = one_hot(tokens), (Q @ K.T) @ V, cosine-decoded."""
-    _check_text(sentence, "sentence")
+    check_text("sentence", sentence)
     tokens = tokenize(sentence)
     if not tokens:
         return ""

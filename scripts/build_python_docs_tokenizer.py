@@ -1,7 +1,8 @@
 """Rebuild data/tokenizer_python_docs_4096.json: a BPETokenizer trained on the whole corpus.
 
 Training is deterministic (ties between equally frequent pairs go to the smaller pair of ids), so
-the same corpus gives the same file. Notebook 07 loads it with `course_lib.data.python_docs_tokenizer()`.
+the same corpus gives the same file. Notebook 07 loads it with `course_lib.data.python_docs_tokenizer()`,
+which checks it against its sha256 in data/checksums.json: writing the file updates that entry too.
 
     python scripts/build_python_docs_tokenizer.py           # trains (about a minute) and writes the file
     python scripts/build_python_docs_tokenizer.py --check   # trains and compares with the committed file
@@ -10,6 +11,8 @@ the same corpus gives the same file. Notebook 07 loads it with `course_lib.data.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -33,7 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         print(("identical to " if same else "DIFFERS from ") + str(target.relative_to(ROOT)))
         return 0 if same else 1
     tokenizer.save(target, overwrite=True)
-    print(f"wrote {target.relative_to(ROOT)}: {tokenizer!r}, {target.stat().st_size:,} bytes")
+    manifest_path = ROOT / "data" / data.CHECKSUMS
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["sha256"][data.PYTHON_DOCS_TOKENIZER] = hashlib.sha256(target.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {target.relative_to(ROOT)}: {tokenizer!r}, {target.stat().st_size:,} bytes, "
+          f"and its sha256 in {manifest_path.relative_to(ROOT)}")
     return 0
 
 

@@ -111,7 +111,7 @@ def test_bad_inputs_name_the_argument():
         embed(torch.tensor([1.0, 2.0]))
     with pytest.raises(TypeError, match="ids: expected a torch.Tensor"):
         embed([1, 2])
-    with pytest.raises(ValueError, match=r"ids: expected token ids in \[0, 10\), got values from 1 to 10"):
+    with pytest.raises(ValueError, match=r"ids: token ids must be in \[0, vocab_size=10\), got values from 1 to 10"):
         embed(torch.tensor([1, 10]))
     with pytest.raises(ValueError, match="d_model: expected an even size"):
         sinusoidal_positions(8, 5)

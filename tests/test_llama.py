@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 from transformers.models.llama import modeling_llama as hf_llama
 
-from course_lib import pretrained
-from course_lib.llama import (Llama, LlamaConfig, RMSNorm, apply_rope, kv_cache_bytes, repeat_kv, rope_cos_sin,
-                              sampling_probs)
+from course_lib import llama, lora, pretrained, scaling
+from course_lib.llama import Llama, LlamaConfig, RMSNorm, apply_rope, repeat_kv, rope_cos_sin, sampling_probs
 
 PROMPTS = ["What is the capital of France?", "le chat est sous la table",
            "Write a Python function that adds two numbers."]
@@ -185,8 +184,10 @@ def test_grouped_query_attention_shrinks_the_kv_cache_by_heads_over_kv_heads(smo
     with torch.no_grad():
         ours(ids, cache)
     measured = sum(c.k.numel() * c.k.element_size() + c.v.numel() * c.v.element_size() for c in cache)
-    assert measured == kv_cache_bytes(ours.config, ids.shape[1])
-    assert kv_cache_bytes(ours.config, 100, kv_heads=9) == 3 * kv_cache_bytes(ours.config, 100)
+    cfg = ours.config
+    assert measured == scaling.kv_cache_bytes(cfg.n_layers, cfg.n_kv_heads, cfg.d_head, ids.shape[1], dtype="float32")
+    assert (scaling.kv_cache_bytes(cfg.n_layers, cfg.n_heads, cfg.d_head, 100, dtype="float32")
+            == 3 * scaling.kv_cache_bytes(cfg.n_layers, cfg.n_kv_heads, cfg.d_head, 100, dtype="float32"))
 
 
 def test_a_config_whose_kv_heads_do_not_divide_the_heads_is_refused():
@@ -213,3 +214,48 @@ def test_float_ids_and_bad_sampling_settings_are_refused():
         sampling_probs(torch.zeros(5), top_p=1.5)
     with pytest.raises(ValueError, match="temperature: expected 0 \\(greedy\\) or a positive number"):
         model.generate(torch.zeros(1, 2, dtype=torch.long), 3, temperature=-1.0)
+
+
+@pytest.mark.parametrize("bad", [64, 1000, -1])
+def test_llama_rejects_token_id_at_or_above_vocab_size_or_negative(bad):
+    model = Llama(TINY)
+    with pytest.raises(ValueError, match=rf"ids: token ids must be in \[0, vocab_size=64\), got values from "
+                                         rf"{min(bad, 3)} to {max(bad, 3)}"):
+        model(torch.tensor([[3, bad]]))
+
+
+def test_the_notebook_09_aliases_give_what_scaling_and_lora_give():
+    model = Llama(TINY)
+    assert llama.count_parameters(model) == lora.count_parameters(model)
+    kv = scaling.kv_cache_bytes(TINY.n_layers, TINY.n_kv_heads, TINY.d_head, 10, dtype="float32")
+    assert llama.kv_cache_bytes(TINY, 10) == kv
+    assert llama.kv_cache_bytes(TINY, 10, bytes_per_value=2, kv_heads=TINY.n_heads) == kv
+    with pytest.raises(ValueError, match="seq_len: expected a positive int, got -5"):
+        llama.kv_cache_bytes(TINY, -5)
+
+
+def tiny_transformers_llama():
+    from transformers import LlamaConfig as HFLlamaConfig
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = HFLlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                           rms_norm_eps=1e-5, tie_word_embeddings=True)
+    return LlamaForCausalLM(config).eval()
+
+
+def test_from_hf_state_dict_accepts_the_transformers_config_and_computes_the_same_logits():
+    hf_model = tiny_transformers_llama()
+    ours = Llama.from_hf_state_dict(hf_model.config, hf_model.state_dict())
+    assert ours.config == LlamaConfig.from_hf(hf_model.config)
+    ids = torch.randint(0, 64, (2, 11), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.allclose(ours(ids), hf_model(ids).logits, atol=1e-5)
+
+
+def test_a_transformers_config_given_to_llama_names_the_module_of_both_classes():
+    hf_config = tiny_transformers_llama().config
+    with pytest.raises(TypeError, match=r"config: expected course_lib\.llama\.LlamaConfig, got "
+                                        r"transformers\.models\.llama\.configuration_llama\.LlamaConfig"):
+        Llama(hf_config)

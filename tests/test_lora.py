@@ -156,3 +156,16 @@ def test_the_lora_paper_headline_numbers_for_gpt3():
 def test_bad_input_is_refused_with_the_available_choices(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("alpha, error, message", [
+    ("8", TypeError, r"alpha: expected an int or float, got str \('8'\)"),
+    (True, TypeError, r"alpha: expected an int or float, got bool \(True\)"),
+    (0, ValueError, "alpha: expected a positive number, got 0"),
+])
+def test_apply_lora_names_a_bad_alpha_before_changing_the_model(alpha, error, message):
+    model = small_model()
+    with pytest.raises(error, match=message):
+        lora.apply_lora(model, 4, alpha, ["q_proj"])
+    assert all(p.requires_grad for p in model.parameters())  # nothing frozen, nothing wrapped
+    assert isinstance(model.q_proj, nn.Linear)

@@ -196,3 +196,10 @@ def test_torchao_int8_weights_are_counted_by_what_they_store():
     # int8 codes + one fp32 scale and one int8 zero point per output row, + the fp32 bias
     assert Q.weight_bytes(model) == 32 * 64 + 32 * 4 + 32 * 1 + 32 * 4
     assert Q.saved_size_bytes(model) > Q.weight_bytes(model)
+
+
+@pytest.mark.parametrize("make", [lambda linear: Q.Int8Linear(linear), lambda linear: Q.Int4Linear(linear, 32)])
+def test_int8_and_int4_linear_name_an_input_of_the_wrong_width(make):
+    layer = make(nn.Linear(128, 64))
+    with pytest.raises(ValueError, match=r"x: expected last dimension in_features=128, got shape \(6, 64\)"):
+        layer(torch.randn(6, 64))  # without the check: reshape(-1, 128) makes 3 rows, then a RuntimeError

@@ -96,3 +96,9 @@ def test_what_fits_an_a10g_for_a_7b_model():
 def test_bad_input_is_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("seq_len", [-1, 0, 2.5, True])
+def test_kv_cache_bytes_refuses_a_token_count_that_is_not_a_positive_int(seq_len):
+    with pytest.raises(ValueError, match=f"seq_len: expected a positive int, got {seq_len!r}"):
+        scaling.kv_cache_bytes(32, 8, 128, seq_len)

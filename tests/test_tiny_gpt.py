@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -52,3 +54,19 @@ def test_the_tiny_gpt_learned_something(info):
     assert history["eval_loss"][-1] < history["loss"][0] - 3.0
     assert history["eval_loss"] == sorted(history["eval_loss"], reverse=True)  # validation loss only went down
     assert history["eval_loss"][-1] < 6.0  # far below log(4096) = 8.3 for guessing
+
+
+def test_a_changed_tiny_gpt_checkpoint_is_refused_with_both_digests_and_the_fix(info, monkeypatch, tmp_path):
+    for name in ("README.md", data.CHECKSUMS, TINY_GPT_CONFIG, TINY_GPT, data.PYTHON_DOCS_TOKENIZER):
+        shutil.copy(data.data_path(name), tmp_path / name)
+    changed = tmp_path / TINY_GPT
+    raw = bytearray(changed.read_bytes())
+    raw[-1] ^= 0xFF  # one byte of the last weight: the file still loads, with a wrong weight
+    changed.write_bytes(bytes(raw))
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    actual = hashlib.sha256(bytes(raw)).hexdigest()
+    with pytest.raises(ValueError, match=re.escape(f"{changed}: sha256 {actual[:16]}... does not match the expected "
+                                                   f"{info['sha256'][:16]}...")
+                       + r".*`git checkout data/tiny_gpt\.safetensors` or rebuild it with "
+                         r"`python scripts/train_tiny_gpt\.py`"):
+        load_tiny_gpt()

@@ -8,6 +8,7 @@ and the classic worked example of BPE.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -250,3 +251,10 @@ def test_the_shipped_tokenizer_is_exactly_what_training_on_the_corpus_gives():
     # scripts/build_python_docs_tokenizer.py does this; training is deterministic (ties: smaller pair)
     retrained = BPETokenizer().train(data.python_docs_corpus(), 4096, special_tokens=(ENDOFTEXT,))
     assert retrained.to_dict() == data.python_docs_tokenizer().to_dict()
+
+
+def test_loading_a_missing_tokenizer_file_names_the_path_and_what_writes_it(tmp_path):
+    missing = tmp_path / "no_tokenizer.json"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"path: {missing} does not exist; ")
+                       + r".*BPETokenizer\.save\(path\).*scripts/build_python_docs_tokenizer\.py"):
+        BPETokenizer.load(missing)

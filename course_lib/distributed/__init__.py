@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course_lib.validation import check_choice, check_positive_int
+
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {"ddp": "ddp.py", "zero1": "zero1.py", "fsdp": "fsdp.py",
            "tensor_parallel": "tensor_parallel.py", "pipeline_parallel": "pipeline_parallel.py"}
@@ -39,8 +41,7 @@ SPLITS = {
 
 def script_path(technique: str) -> Path:
     """The file of one technique's training script (run it with torchrun)."""
-    if technique not in SCRIPTS:
-        raise ValueError(f"technique: expected one of {sorted(SCRIPTS)}, got {technique!r}")
+    check_choice("technique", technique, sorted(SCRIPTS))
     return HERE / SCRIPTS[technique]
 
 
@@ -58,10 +59,8 @@ def launch(technique: str, nproc: int = 2, steps: int = 4, lr: float | None = No
     The report holds the losses, the single-process losses, their largest difference and, per rank,
     how many parameter and optimizer-state elements it kept. A non-zero exit raises with the log's end.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc: expected a positive int, got {nproc!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected a positive int, got {steps!r}")
+    check_positive_int("nproc", nproc)
+    check_positive_int("steps", steps)
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}",
                "--master_addr=127.0.0.1", f"--master_port={free_port()}",
                str(script_path(technique)), "--steps", str(steps)]
@@ -90,10 +89,8 @@ def communication_bytes(technique: str, n_params: float, world: int, bytes_per_v
     forward and 2 backward; pipeline_parallel: activations forward and their gradients backward at each
     stage boundary (here `world` stages), shared by the devices.
     """
-    if technique not in SCRIPTS:
-        raise ValueError(f"technique: expected one of {sorted(SCRIPTS)}, got {technique!r}")
-    if isinstance(world, bool) or not isinstance(world, int) or world < 1:
-        raise ValueError(f"world: expected a positive int, got {world!r}")
+    check_choice("technique", technique, sorted(SCRIPTS))
+    check_positive_int("world", world)
     if not n_params > 0:
         raise ValueError(f"n_params: expected a positive number, got {n_params!r}")
     ring = (world - 1) / world
