@@ -64,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     runtime.set_seed(0)
-    from llama_cpp import Llama
+    from course_lib.llamacpp import LlamaCpp
 
     model, tokenizer = pretrained.load_smollm2()
     ids = tokenizer(data.read_text("heldout_paragraphs.txt"), return_tensors="pt").input_ids[0]
     variants = build_variants(model)
-    llm = Llama(model_path=str(pretrained.smollm2_gguf_path()), n_ctx=512, n_threads=2, verbose=False)
+    llm = LlamaCpp(pretrained.smollm2_gguf_path(), n_ctx=512, n_threads=2)
     speeds = {name: [] for name in [*variants, "llama.cpp Q4_1"]}
     forwards = {name: [] for name in variants}
     for _ in range(args.repeat):
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             Q.hf_logits(m, ids)
             forwards[name].append(time.perf_counter() - start)
-        speeds["llama.cpp Q4_1"].append(Q.llama_cpp_tokens_per_second(llm, PROMPT, args.tokens))
+        speeds["llama.cpp Q4_1"].append(llm.tokens_per_second(PROMPT, args.tokens))
     llm.close()
     base = statistics.median(speeds["transformers fp32"])
     base_forward = statistics.median(forwards["transformers fp32"])

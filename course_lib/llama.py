@@ -10,7 +10,7 @@ transformers `LlamaForCausalLM` state dict; tests check the logits and greedy to
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,9 @@ from torch import Tensor, nn
 from course_lib import lora, scaling
 from course_lib.attention import KVCache, causal_mask
 from course_lib.validation import check_choice, check_ids_below, check_non_negative_int, check_positive_int, check_type
+
+if TYPE_CHECKING:
+    from transformers import LlamaConfig as HFLlamaConfig
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,7 @@ class Llama(nn.Module):
         return out
 
     @classmethod
-    def from_hf_state_dict(cls, config, state_dict: Mapping[str, Tensor]) -> "Llama":
+    def from_hf_state_dict(cls, config: LlamaConfig | HFLlamaConfig, state_dict: Mapping[str, Tensor]) -> "Llama":
         """A Llama holding the weights of a transformers `LlamaForCausalLM` state dict (names `model.layers.i...`).
 
         `config` is ours or the transformers `LlamaConfig` (`hf_model.config`), read with `LlamaConfig.from_hf`.

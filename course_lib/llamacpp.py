@@ -86,6 +86,7 @@ class LlamaCpp:
             self._crashed(op)
         ready, _, _ = select.select([self._process.stdout], [], [], self.timeout)
         if not ready:
+            self._process.kill()
             self.close()
             raise TimeoutError(f"llama.cpp did not answer {op!r} within {self.timeout:.0f} s; its process was stopped")
         line = self._process.stdout.readline()

@@ -132,6 +132,12 @@ def unpack_int4(packed: Tensor) -> Tensor:
     return torch.stack([low, high], dim=-1).reshape(*packed.shape[:-1], packed.shape[-1] * 2)
 
 
+def _check_width(x: Tensor, in_features: int) -> None:
+    if not isinstance(x, Tensor) or x.dim() == 0 or x.shape[-1] != in_features:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x: expected last dimension in_features={in_features}, got shape {shape}")
+
+
 class Int8Linear(nn.Module):
     """A linear layer whose weight is int8 with one absmax scale per output channel (weight-only int8).
 
@@ -150,6 +156,7 @@ class Int8Linear(nn.Module):
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_width(x, self.in_features)
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
         out = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
         out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
@@ -193,6 +200,7 @@ class Int4Linear(nn.Module):
                                                           self.scales_and_zeros).float().T
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_width(x, self.in_features)
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
         out = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.weight_int4, self.group_size, self.scales_and_zeros)
         out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
@@ -301,14 +309,6 @@ def hf_logits(model: nn.Module, ids: Tensor) -> Tensor:
     return model(torch.as_tensor(ids).reshape(1, -1)).logits[0].float()
 
 
-def llama_cpp_logits(llm, ids: Tensor) -> Tensor:
-    """Logits (T, vocab) from a llama-cpp-python `Llama` built with `logits_all=True`, for ids (T,)."""
-    ids = [int(i) for i in torch.as_tensor(ids).reshape(-1)]
-    llm.reset()
-    llm.eval(ids)
-    return torch.tensor(llm.scores[:len(ids)], dtype=torch.float32)
-
-
 @torch.no_grad()
 def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int = 32) -> float:
     """Greedy generation speed of a Hugging Face model: exactly `n_tokens` new tokens, timed."""
@@ -320,17 +320,7 @@ def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int
     return n_tokens / (time.perf_counter() - start)
 
 
-def llama_cpp_tokens_per_second(llm, prompt: str, n_tokens: int = 32) -> float:
-    """Greedy generation speed of llama.cpp: new tokens (up to `n_tokens`) over wall time."""
-    import time
-
-    llm.reset()
-    start = time.perf_counter()
-    out = llm.create_completion(prompt, max_tokens=n_tokens, temperature=0.0)
-    return out["usage"]["completion_tokens"] / (time.perf_counter() - start)
-
-
 __all__ = ["BITS", "GRANULARITIES", "INT4_KERNEL_GROUP_SIZES", "Quantized", "absmax_quantize", "zeropoint_quantize",
            "pack_int4", "unpack_int4", "Int8Linear", "Int4Linear", "quantize_linears", "weight_bytes",
-           "saved_size_bytes", "perplexity_from_logits", "resident_mb", "hf_logits", "llama_cpp_logits",
-           "hf_tokens_per_second", "llama_cpp_tokens_per_second"]
+           "saved_size_bytes", "perplexity_from_logits", "resident_mb", "hf_logits",
+           "hf_tokens_per_second"]

@@ -19,7 +19,18 @@ from typing import Iterator
 from course_lib.validation import check_choice, check_positive_int, check_type
 
 PROFILES = ("cpu", "gpu")
-CPU_THREADS = 2  # stored outputs are bit-reproducible only at a fixed thread count
+
+
+def _threads_from_env() -> int:
+    """COURSE_THREADS if set (the test suite runs two notebooks at once, one thread each), else 2."""
+    value = os.environ.get("COURSE_THREADS", "2").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"COURSE_THREADS: expected a positive whole number of threads, got {value!r}")
+    return int(value)
+
+
+# torch's CPU threads after `set_seed`: a fixed count makes a run repeat bit for bit on one machine.
+CPU_THREADS = _threads_from_env()
 
 _OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",  # transformers / huggingface_hub never try the network

@@ -1,10 +1,11 @@
 """The one place course_lib checks the arguments it is given at its public boundary.
 
-Every public function and class of course_lib checks what it receives with these helpers before it
-computes, so a wrong argument fails at once with a message that names the argument, says what was
-expected and shows what came: "alpha: expected an int or float, got str ('8')". A bool never passes
-as an int. When two different classes share a name (transformers' `LlamaConfig` and course_lib's),
-the message gives the module of both.
+course_lib's public functions and classes check what they receive before they compute, with these
+helpers wherever the check is a common one, so a wrong argument fails at once with a message that
+names the argument, says what was expected and shows what came:
+"alpha: expected an int or float, got str ('8')". A bool never passes as an int. When two different
+classes share a name (transformers' `LlamaConfig` and course_lib's), the message gives the module
+of both.
 
 Wrong-type errors are TypeError, wrong values ValueError, missing files FileNotFoundError. One
 convention older than this module is kept: the count checks (`check_positive_int`,
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Collection, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -143,6 +145,5 @@ def check_ids_below(name: str, ids: Any, vocab_size: int) -> None:
                              f"got values from {low} to {high}")
 
 
-__all__ = ["describe", "check_type", "check_text", "check_number", "check_int", "check_positive_int",
-           "check_non_negative_int", "check_choice", "check_file", "file_sha256", "check_sha256",
-           "check_ids_below"]
+__all__ = ["check_choice", "check_file", "check_ids_below", "check_int", "check_non_negative_int", "check_number",
+           "check_positive_int", "check_sha256", "check_text", "check_type", "describe", "file_sha256"]

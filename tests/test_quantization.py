@@ -198,7 +198,8 @@ def test_torchao_int8_weights_are_counted_by_what_they_store():
     assert Q.saved_size_bytes(model) > Q.weight_bytes(model)
 
 
-@pytest.mark.parametrize("make", [lambda linear: Q.Int8Linear(linear), lambda linear: Q.Int4Linear(linear, 32)])
+@pytest.mark.parametrize("make", [lambda linear: Q.Int8Linear(linear), lambda linear: Q.Int4Linear(linear, 32)],
+                         ids=["int8", "int4"])
 def test_int8_and_int4_linear_name_an_input_of_the_wrong_width(make):
     layer = make(nn.Linear(128, 64))
     with pytest.raises(ValueError, match=r"x: expected last dimension in_features=128, got shape \(6, 64\)"):
