@@ -74,6 +74,14 @@ class LlamaCpp:
         """Greedy generation speed: new tokens (up to `n_tokens`) over wall time, timed in the child."""
         return self._request("speed", prompt=prompt, max_tokens=n_tokens)["tokens_per_second"]
 
+    def resident_mb(self) -> float:
+        """Resident memory of the child process (llama.cpp, its model and a Python interpreter), in MB."""
+        import psutil
+
+        if self._process is None:
+            raise RuntimeError("this LlamaCpp is closed; make a new one")
+        return psutil.Process(self._process.pid).memory_info().rss / 1e6
+
     # --- plumbing ---
 
     def _request(self, op: str, **arguments) -> dict:

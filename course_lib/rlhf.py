@@ -97,7 +97,7 @@ def token_logprobs(logits: Tensor, ids: Tensor) -> Tensor:
     if logits.shape[:2] != ids.shape:
         raise ValueError(f"logits, ids: expected logits (batch, time, vocab) over ids (batch, time), "
                          f"got {tuple(logits.shape)} and {tuple(ids.shape)}")
-    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)
+    logp = F.log_softmax(logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)  # bf16 up, float64 kept
     return logp.gather(2, ids[:, 1:, None]).squeeze(2)
 
 
@@ -271,7 +271,7 @@ def ppo_step(policy: ScalarHead, reference: nn.Module, reward_fn, prompts: list[
         old_logp = token_logprobs(logits, ids)
         old_values = scalars[:, :-1]
         ref_logp = token_logprobs(model_logits(reference, ids), ids)
-        scores = reward_fn(ids, lengths).float()
+        scores = reward_fn(ids, lengths).to(old_logp.dtype)
         rewards, kl = kl_penalized_rewards(scores, old_logp, ref_logp, mask, config.beta)
         advantages, returns = gae(rewards, old_values, mask, config.gamma, config.lam)
         advantages = whiten(advantages, mask)

@@ -123,12 +123,11 @@ def test_bad_inputs_name_the_argument():
         SinusoidalPositionalEmbedding(4, 8)(torch.zeros(1, 3, 6))
 
 
-def test_smollm2_token_embeddings_read_from_the_gguf_equal_the_loaded_models():
+def test_smollm2_token_embeddings_read_from_the_gguf_equal_the_loaded_models(smollm2_pair):
     from course_lib.embeddings import smollm2_token_embeddings
-    from course_lib.pretrained import load_smollm2
 
     ids = [0, 2644, 2767, 7042, 49_151]
-    model, _ = load_smollm2()
+    model, _ = smollm2_pair
     expected = model.get_input_embeddings().weight.detach()
     torch.testing.assert_close(smollm2_token_embeddings(ids), expected[ids], rtol=0, atol=0)
     assert smollm2_token_embeddings().shape == expected.shape == (49_152, 576)

@@ -19,8 +19,8 @@ TINY = LlamaConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    hf_model, tokenizer = pretrained.load_smollm2()
+def smollm2(smollm2_pair):
+    hf_model, tokenizer = smollm2_pair
     ours = Llama.from_hf_state_dict(LlamaConfig.from_hf(hf_model.config), hf_model.state_dict())
     return hf_model, tokenizer, ours
 

@@ -110,11 +110,8 @@ def test_a_fresh_peft_adapter_also_starts_with_b_zero_and_a_of_the_same_scale():
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    from course_lib import pretrained
-
-    model, _ = pretrained.load_smollm2()
-    return model
+def smollm2(smollm2_pair):
+    return smollm2_pair[0]
 
 
 def test_lora_r8_on_smollm2_query_and_value_trains_460800_parameters_like_peft(smollm2):

@@ -15,8 +15,8 @@ def test_the_minilm_folder_ships_in_its_wheel():
     assert (pretrained.minilm_path() / "config.json").is_file()
 
 
-def test_smollm2_loads_offline_as_a_dense_llama_with_its_chat_tokenizer():
-    model, tokenizer = pretrained.load_smollm2()
+def test_smollm2_loads_offline_as_a_dense_llama_with_its_chat_tokenizer(smollm2_pair):
+    model, tokenizer = smollm2_pair
     assert type(model).__name__ == "LlamaForCausalLM"
     assert sum(p.numel() for p in model.parameters()) == 134_515_008
     assert len(tokenizer) == 49_152

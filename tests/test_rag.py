@@ -42,10 +42,8 @@ def minilm(no_network):
 
 
 @pytest.fixture(scope="module")
-def smollm2(no_network):
-    from course_lib import pretrained
-
-    return pretrained.load_smollm2()
+def smollm2(no_network, smollm2_pair):
+    return smollm2_pair
 
 
 @pytest.fixture(scope="module")

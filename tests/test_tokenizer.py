@@ -247,10 +247,13 @@ def test_the_shipped_tokenizer_is_the_corpus_tokenizer_at_vocab_4096():
     assert [tokenizer.vocab[i] for i in range(256, 260)][:2] == [b"  ", b"    "]
 
 
-def test_the_shipped_tokenizer_is_exactly_what_training_on_the_corpus_gives():
-    # scripts/build_python_docs_tokenizer.py does this; training is deterministic (ties: smaller pair)
-    retrained = BPETokenizer().train(data.python_docs_corpus(), 4096, special_tokens=(ENDOFTEXT,))
-    assert retrained.to_dict() == data.python_docs_tokenizer().to_dict()
+def test_the_shipped_tokenizer_starts_with_the_merges_that_training_on_the_corpus_gives():
+    # Training is deterministic (ties: smaller pair) and greedy, so a smaller vocabulary learns the first
+    # merges of a larger one: 200 merges of the whole corpus here (seconds), all 3,839 in
+    # `python scripts/build_python_docs_tokenizer.py --check` (about a minute).
+    retrained = BPETokenizer().train(data.python_docs_corpus(), 256 + 200 + 1, special_tokens=(ENDOFTEXT,))
+    shipped = list(data.python_docs_tokenizer().merges.items())
+    assert list(retrained.merges.items()) == shipped[:200]
 
 
 def test_loading_a_missing_tokenizer_file_names_the_path_and_what_writes_it(tmp_path):
