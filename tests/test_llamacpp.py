@@ -15,14 +15,14 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 @pytest.fixture(scope="module")
 def llm():
-    with LlamaCpp(pretrained.smollm2_gguf_path(), logits_all=True) as served:
+    with LlamaCpp(pretrained.smollm2_gguf_path(), n_threads=1, logits_all=True) as served:  # 1: the suite runs 2 workers
         yield served
 
 
 def test_the_child_gives_the_same_reply_and_logits_as_llama_cpp_in_this_process(llm):
     from llama_cpp import Llama
 
-    direct = Llama(model_path=str(pretrained.smollm2_gguf_path()), n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    direct = Llama(model_path=str(pretrained.smollm2_gguf_path()), n_ctx=512, n_threads=1, logits_all=True, verbose=False)
     reply = direct.create_chat_completion(QUESTION, max_tokens=12, temperature=0.0)["choices"][0]["message"]["content"]
     ids = [1, 504, 3458, 314, 260]
     direct.reset()
