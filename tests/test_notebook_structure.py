@@ -125,3 +125,18 @@ def test_solutions_notebook_exists_and_every_exercise_passes(notebook):
                        for o in c.get("outputs", []) if o.get("output_type") in ("execute_result", "display_data"))
     assert shown.count("✅") >= 3, "the solutions notebook shows at least three passed checkers"
     assert "❌" not in shown and "⏳" not in shown, "every exercise passes in the solutions notebook"
+
+
+ALL_NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb")) + sorted((NOTEBOOK_DIR / "solutions").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[p.stem for p in ALL_NOTEBOOKS])
+def test_nbval_markers_are_written_so_that_nbval_sees_them(path):
+    # nbval reads a comment line that is exactly "# NBVAL_IGNORE_OUTPUT"; "# NBVAL_IGNORE_OUTPUT: why" is
+    # silently an ordinary comment, and the cell's changing output is then compared.
+    for cell in code_cells(load(path)):
+        for line in source(cell).splitlines():
+            if "NBVAL_" in line and line.lstrip().startswith("#"):
+                marker = line.strip().lstrip("#").strip()
+                assert marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION"), \
+                    f"{path.name}: {line.strip()!r} is not a marker nbval recognises; put the reason on the next line"
