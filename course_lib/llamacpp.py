@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from course_lib.validation import check_file, check_positive_int
+
 REBUILD_HINT = ("llama-cpp-python compiles llama.cpp for the CPU it is installed on unless told not to; "
                 "reinstall it portably with: pip install --force-reinstall --no-cache-dir "
                 "'llama-cpp-python==0.3.36' --config-settings=cmake.args=-DGGML_NATIVE=OFF")
@@ -39,13 +41,9 @@ class LlamaCpp:
 
     def __init__(self, model_path: str | os.PathLike, n_ctx: int = 512, n_threads: int = 2,
                  logits_all: bool = False, timeout: float = 300.0) -> None:
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model_path: no GGUF file at {path}")
-        if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or n_ctx < 1:
-            raise ValueError(f"n_ctx: expected a positive int, got {n_ctx!r}")
-        if not isinstance(n_threads, int) or isinstance(n_threads, bool) or n_threads < 1:
-            raise ValueError(f"n_threads: expected a positive int, got {n_threads!r}")
+        path = check_file("model_path", model_path, "no GGUF file there; the course's is pretrained.smollm2_gguf_path()")
+        check_positive_int("n_ctx", n_ctx)
+        check_positive_int("n_threads", n_threads)
         self.timeout = float(timeout)
         self._stderr = tempfile.TemporaryFile()  # the child's log, shown if it crashes
         self._process = subprocess.Popen([sys.executable, "-m", "course_lib.llamacpp"],

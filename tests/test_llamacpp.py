@@ -62,7 +62,7 @@ def test_a_corrupt_gguf_is_a_readable_error_not_a_dead_kernel(tmp_path):
 
 
 def test_bad_arguments_are_refused_by_name(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model_path: no GGUF file"):
+    with pytest.raises(FileNotFoundError, match="model_path: .*missing.gguf does not exist; no GGUF file there"):
         LlamaCpp(tmp_path / "missing.gguf")
     shutil.copy(pretrained.smollm2_gguf_path(), tmp_path / "m.gguf")
     with pytest.raises(ValueError, match="n_threads: expected a positive int"):
