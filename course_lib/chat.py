@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from course_lib.runtime import device_of
 from course_lib.validation import check_choice, check_positive_int, check_text
 
 ROLES = ("system", "user", "assistant")
@@ -66,7 +67,7 @@ def complete(model, tokenizer, messages: Sequence[dict], max_new_tokens: int = 4
 
     `model` is a `course_lib.llama.Llama` (anything with its `generate`). Nothing is kept afterwards.
     """
-    ids = torch.tensor([encode(tokenizer, messages)])
+    ids = torch.tensor([encode(tokenizer, messages)], device=device_of(model))
     out = model.generate(ids, max_new_tokens, temperature=temperature, top_p=top_p,
                          eos_id=tokenizer.eos_token_id, generator=generator)
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()

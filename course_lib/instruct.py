@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from course_lib.runtime import device_of
 from course_lib.validation import check_positive_int
 
 # --- the prompt template -------------------------------------------------------------------------
@@ -105,7 +106,7 @@ def end_id(tokenizer) -> int | None:
 def generate(model, tokenizer, prompt: str, max_new_tokens: int = 64, temperature: float = 0.0,
              generator: torch.Generator | None = None, stop_at_end: bool = True) -> str:
     """The text `model` writes after `prompt` (greedy by default), without the prompt."""
-    ids = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long)
+    ids = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long, device=device_of(model))
     room = model.config.context_length - ids.shape[1]
     out = model.generate(ids, min(max_new_tokens, max(room, 0)), temperature=temperature, generator=generator,
                          eos_id=end_id(tokenizer) if stop_at_end else None)

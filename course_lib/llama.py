@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from course_lib import lora, scaling
+from course_lib import generation, lora, scaling
 from course_lib.attention import KVCache, causal_mask
+from course_lib.generation import sampling_probs  # noqa: F401  (notebook 09 uses it from here)
 from course_lib.validation import check_choice, check_ids_below, check_non_negative_int, check_positive_int, check_type
 
 if TYPE_CHECKING:
@@ -172,31 +173,6 @@ class LlamaBlock(nn.Module):
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
-def sampling_probs(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None) -> Tensor:
-    """Next-token probabilities after temperature, then top-k, then top-p (nucleus) filtering.
-
-    top-p keeps the most likely tokens until their probabilities add up to at least `top_p`.
-    """
-    if not temperature > 0:
-        raise ValueError(f"temperature: expected a positive number (use greedy decoding for 0), got {temperature}")
-    check_positive_int("top_k", top_k, allow_none=True)
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p: expected a probability in (0, 1], got {top_p}")
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = logits.topk(top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        sorted_probs = sorted_logits.softmax(dim=-1)
-        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the more likely tokens
-        drop_sorted = mass_before >= top_p  # already enough mass before this token: drop it
-        drop = drop_sorted.scatter(-1, order, drop_sorted)
-        logits = logits.masked_fill(drop, float("-inf"))
-    return logits.softmax(dim=-1)
-
-
 class Llama(nn.Module):
     """Token embedding, n_layers Llama blocks, a final RMSNorm, and the output layer (tied to the embedding)."""
 
@@ -245,37 +221,19 @@ class Llama(nn.Module):
         x = self.norm(x[:, -1:] if last_only else x)
         return self.lm_head(x)
 
-    @torch.no_grad()
+    @property
+    def context_length(self) -> int:
+        """How many positions the model can see at once (`config.max_seq_len`)."""
+        return self.config.max_seq_len
+
     def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
                  use_cache: bool = True, generator: torch.Generator | None = None, eos_id: int | None = None,
                  top_p: float | None = None) -> Tensor:
-        """Append up to `max_new_tokens` tokens to ids (batch, length) and return all of them.
-
-        temperature 0 (the default) is greedy decoding: always the most likely token, so runs repeat.
-        A positive temperature samples (with optional top-k / top-p); pass a seeded `generator`.
-        Stops early once every row has produced `eos_id`. Same signature as `model.GPT.generate`, plus top_p.
-        """
-        check_non_negative_int("max_new_tokens", max_new_tokens)
-        if temperature < 0:
-            raise ValueError(f"temperature: expected 0 (greedy) or a positive number, got {temperature}")
-        cache = self.new_cache() if use_cache else None
-        out, step_input = ids, ids
-        finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        for _ in range(max_new_tokens):
-            logits = self(step_input if use_cache else out, cache=cache, last_only=True)[:, -1]
-            if temperature == 0:
-                next_id = logits.argmax(dim=-1)
-            else:
-                probs = sampling_probs(logits, temperature, top_k, top_p)
-                next_id = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            if eos_id is not None:  # rows already finished keep emitting eos (padding)
-                next_id = torch.where(finished, torch.full_like(next_id, eos_id), next_id)
-                finished |= next_id == eos_id
-            out = torch.cat([out, next_id[:, None]], dim=1)
-            step_input = next_id[:, None]
-            if eos_id is not None and bool(finished.all()):
-                break
-        return out
+        """Append up to `max_new_tokens` tokens to ids (batch, length): the same loop as the GPT's,
+        `generation.generate`. temperature 0 (the default) is greedy decoding, so runs repeat; a positive
+        temperature samples (with optional top-k / top-p); pass a seeded `generator`."""
+        return generation.generate(self, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                   use_cache=use_cache, generator=generator, eos_id=eos_id)
 
     @classmethod
     def from_hf_state_dict(cls, config: LlamaConfig | HFLlamaConfig, state_dict: Mapping[str, Tensor]) -> "Llama":

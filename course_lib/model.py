@@ -18,7 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib import generation
 from course_lib.attention import KVCache, MultiHeadAttention
+from course_lib.generation import sample_next  # noqa: F401  (kept importable from here: notebook 07 builds it)
 from course_lib.validation import (check_choice, check_ids_below, check_non_negative_int, check_positive_int,
                                    check_type)
 
@@ -235,13 +237,15 @@ class GPT(nn.Module):
         self.train(was_training)
         return maps
 
-    def forward(self, ids: Tensor, cache: list[KVCache] | None = None) -> Tensor:
+    def forward(self, ids: Tensor, cache: list[KVCache] | None = None, last_only: bool = False) -> Tensor:
         """ids: (batch, length) token ids → logits (batch, length, vocab_size) for the next token.
 
         With `cache` (from `new_cache()`), the keys and values of earlier positions are reused and
-        `ids` holds only the new tokens.
+        `ids` holds only the new tokens. `last_only` computes the logits of the last position only
+        (batch, 1, vocab_size): all that generation needs.
         """
-        return self.lm_head(self.hidden_states(ids, cache))
+        hidden = self.hidden_states(ids, cache)
+        return self.lm_head(hidden[:, -1:] if last_only else hidden)
 
     def loss(self, ids: Tensor, targets: Tensor, ignore_index: int = -100) -> Tensor:
         """Mean cross-entropy of predicting `targets` (usually `ids` shifted by one) from `ids`."""
@@ -250,49 +254,22 @@ class GPT(nn.Module):
             raise ValueError(f"targets: expected the shape of ids {tuple(ids.shape)}, got {tuple(targets.shape)}")
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index)
 
-    @torch.no_grad()
-    def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-                 use_cache: bool = True, generator: torch.Generator | None = None,
-                 eos_id: int | None = None) -> Tensor:
-        """Append `max_new_tokens` tokens to `ids` (batch, length), one at a time.
+    @property
+    def context_length(self) -> int:
+        """How many positions the model can see at once (its position table's length)."""
+        return self.config.context_length
 
-        temperature 0 is greedy (always the likeliest token); otherwise sample from
-        softmax(logits / temperature), among the `top_k` likeliest only if given. With `use_cache`
-        each step feeds only the new token and reuses the earlier keys and values; once the
-        sequence outgrows the context, both ways recompute on its last context_length tokens.
-        Generation stops early when every row has produced `eos_id`.
+    def generate(self, ids: Tensor, max_new_tokens: int, temperature: float = 0.0, top_k: int | None = None,
+                 use_cache: bool = True, generator: torch.Generator | None = None, eos_id: int | None = None,
+                 top_p: float | None = None) -> Tensor:
+        """Append `max_new_tokens` tokens to `ids` (batch, length), one at a time: `generation.generate`.
+
+        temperature 0 (the default) is greedy (always the likeliest token); otherwise sample from
+        softmax(logits / temperature), among the `top_k` likeliest / the top-p mass if given.
         """
         _check_ids(ids, self.config.vocab_size)
-        if ids.shape[1] < 1:
-            raise ValueError("ids: expected at least one token to start from, got length 0")
-        check_non_negative_int("max_new_tokens", max_new_tokens, "an int >= 0")
-        if not temperature >= 0:
-            raise ValueError(f"temperature: expected a number >= 0 (0 = greedy), got {temperature!r}")
-        check_positive_int("top_k", top_k, allow_none=True)
-        was_training = self.training
-        self.eval()
-        context = self.config.context_length
-        cache, fed = None, 0  # `fed`: how many tokens of `ids` the cache already holds
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        try:
-            for _ in range(max_new_tokens):
-                if use_cache and ids.shape[1] <= context:
-                    if cache is None:
-                        cache, fed = self.new_cache(), 0
-                    logits = self(ids[:, fed:], cache=cache)[:, -1]
-                    fed = ids.shape[1]
-                else:
-                    logits = self(ids[:, -context:])[:, -1]
-                next_id = sample_next(logits, temperature, top_k, generator)
-                if eos_id is not None:
-                    next_id = torch.where(done[:, None], torch.full_like(next_id, eos_id), next_id)
-                    done |= next_id[:, 0] == eos_id
-                ids = torch.cat([ids, next_id], dim=1)
-                if eos_id is not None and bool(done.all()):
-                    break
-        finally:
-            self.train(was_training)
-        return ids
+        return generation.generate(self, ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                   use_cache=use_cache, generator=generator, eos_id=eos_id)
 
     @classmethod
     def from_hf_gpt2(cls, hf_model) -> "GPT":
@@ -371,20 +348,6 @@ def gpt2_state_dict_to_ours(hf_state: dict[str, Tensor], config: GPTConfig) -> d
             ours[b + mine + ".weight"] = t[h + theirs + ".weight"]
             ours[b + mine + ".bias"] = t[h + theirs + ".bias"]
     return {k: v.detach().clone().contiguous() for k, v in ours.items()}
-
-
-def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
-                generator: torch.Generator | None = None) -> Tensor:
-    """One next token per row of `logits` (batch, vocab): greedy if temperature is 0, else sampled
-    from softmax(logits / temperature) restricted to the `top_k` largest logits. Returns (batch, 1)."""
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)
 
 
 @dataclass

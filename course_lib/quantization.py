@@ -158,7 +158,10 @@ class Int8Linear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_width(x, self.in_features)
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        out = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
+        if flat.device.type in ("cpu", "mps"):  # where torch has the int8 kernel
+            out = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale)
+        else:  # e.g. CUDA: the same numbers, computed from the dequantized weight (no speed-up)
+            out = flat @ (self.weight_int8.to(torch.bfloat16) * self.scale[:, None]).T
         out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
         return out if self.bias is None else out + self.bias
 
@@ -168,6 +171,9 @@ class Int8Linear(nn.Module):
 
 class Int4Linear(nn.Module):
     """A linear layer with 4-bit group-wise weights, run by torch's CPU int4 kernel.
+
+    On another device (a GPU) the layer still computes the same numbers, from a bf16 copy of its
+    dequantized weight made once: correct, but it saves no memory there (torchao's GPU kernels do).
 
     Each group of `group_size` weights of a row keeps its min and its step: w ≈ min + q · step, q in 0 … 15
     (the float-offset cousin of an integer zero point, the layout of GPTQ and llama.cpp's Q4_1). The
@@ -192,17 +198,25 @@ class Int4Linear(nn.Module):
         scales_and_zeros = torch.cat([step, low + 8 * step], dim=-1).transpose(0, 1).contiguous()  # (groups, out, 2)
         self.register_buffer("scales_and_zeros", scales_and_zeros.to(torch.bfloat16))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
+        self._off_cpu_weight: Tensor | None = None  # the bf16 copy used off the CPU (not saved)
 
     def dequantized_weight(self) -> Tensor:
-        """The float weight the kernel effectively multiplies by (for checking it)."""
+        """The float weight the kernel effectively multiplies by (for checking it), on the layer's device."""
         eye = torch.eye(self.in_features, dtype=torch.bfloat16)
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.weight_int4, self.group_size,
-                                                          self.scales_and_zeros).float().T
+        weight = torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.weight_int4.cpu(), self.group_size,
+                                                            self.scales_and_zeros.cpu()).float().T
+        return weight.to(self.weight_int4.device)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_width(x, self.in_features)
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16)
-        out = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.weight_int4, self.group_size, self.scales_and_zeros)
+        if flat.device.type == "cpu":
+            out = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.weight_int4, self.group_size,
+                                                             self.scales_and_zeros)
+        else:  # the kernel's packed layout is CPU-only: multiply by the dequantized weight instead
+            if self._off_cpu_weight is None or self._off_cpu_weight.device != flat.device:
+                self._off_cpu_weight = self.dequantized_weight().to(flat.device, torch.bfloat16)
+            out = flat @ self._off_cpu_weight.T
         out = out.to(x.dtype).reshape(*x.shape[:-1], self.out_features)
         return out if self.bias is None else out + self.bias
 

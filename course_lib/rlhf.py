@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.runtime import device_of
 from course_lib.validation import check_type
 
 
@@ -135,7 +136,7 @@ def kl_penalized_rewards(scores: Tensor, logp: Tensor, ref_logp: Tensor, mask: T
     rewards = -beta * kl
     positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
     last = (positions * mask).argmax(dim=1)  # index of each response's last token
-    rewards[torch.arange(mask.shape[0]), last] += scores.to(rewards.dtype)
+    rewards[torch.arange(mask.shape[0], device=mask.device), last] += scores.to(rewards.dtype)
     return rewards * mask, kl
 
 
@@ -239,8 +240,9 @@ def rollout(policy: ScalarHead, prompts: list[list[int]], config: PPOConfig, eos
     Returns (ids padded on the right, prompt lengths, response mask).
     """
     rows, prompt_lengths = [], []
+    device = device_of(policy)
     for prompt in prompts:
-        start = torch.tensor([prompt] * config.samples_per_prompt, dtype=torch.long)
+        start = torch.tensor([prompt] * config.samples_per_prompt, dtype=torch.long, device=device)
         out = policy.body.generate(start, config.max_new_tokens, temperature=config.temperature,
                                    generator=generator, eos_id=eos_id)
         rows.extend(out.tolist())
@@ -249,7 +251,7 @@ def rollout(policy: ScalarHead, prompts: list[list[int]], config: PPOConfig, eos
     ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     for i, row in enumerate(rows):
         ids[i, :len(row)] = torch.tensor(row)
-    lengths = torch.tensor(prompt_lengths)
+    ids, lengths = ids.to(device), torch.tensor(prompt_lengths, device=device)
     return ids, lengths, response_mask(ids, lengths, eos_id)
 
 
@@ -271,7 +273,7 @@ def ppo_step(policy: ScalarHead, reference: nn.Module, reward_fn, prompts: list[
         old_logp = token_logprobs(logits, ids)
         old_values = scalars[:, :-1]
         ref_logp = token_logprobs(model_logits(reference, ids), ids)
-        scores = reward_fn(ids, lengths).to(old_logp.dtype)
+        scores = reward_fn(ids, lengths).to(old_logp.device, old_logp.dtype)
         rewards, kl = kl_penalized_rewards(scores, old_logp, ref_logp, mask, config.beta)
         advantages, returns = gae(rewards, old_values, mask, config.gamma, config.lam)
         advantages = whiten(advantages, mask)

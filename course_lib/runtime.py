@@ -69,9 +69,19 @@ def _torch():
     return torch
 
 
-def set_seed(seed: int = 0, threads: int | None = CPU_THREADS) -> None:
-    """Seed Python, NumPy and torch, and fix torch's CPU thread count, so runs repeat bit for bit."""
+_AUTO = "auto"
+
+
+def set_seed(seed: int = 0, threads: int | None | str = _AUTO) -> None:
+    """Seed Python, NumPy and torch; under the cpu profile also fix torch's CPU thread count.
+
+    A fixed thread count makes a CPU run repeat bit for bit. `threads="auto"` (the default) means
+    `CPU_THREADS` under the cpu profile and torch's own choice (every core) under the gpu profile,
+    where the CPU only feeds the GPU; an int pins that many threads, None leaves torch's setting.
+    """
     check_type("seed", seed, int, "an int")
+    if threads == _AUTO:
+        threads = CPU_THREADS if profile() == "cpu" else None
     check_positive_int("threads", threads, allow_none=True)
     random.seed(seed)
     try:
@@ -86,9 +96,24 @@ def set_seed(seed: int = 0, threads: int | None = CPU_THREADS) -> None:
         torch.set_num_threads(threads)
 
 
+def _wanted_profile() -> str:
+    wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if wanted:
+        check_choice("COURSE_PROFILE", wanted, PROFILES)
+    return wanted
+
+
 def get_device() -> "torch.device":
-    """The best device here: CUDA, then Apple's MPS, then the CPU."""
+    """Where the course's models and tensors go: the CPU under COURSE_PROFILE=cpu (even where a GPU is
+    present, to reproduce the stored CPU outputs), CUDA under COURSE_PROFILE=gpu; unset, the best
+    device here: CUDA, then Apple's MPS, then the CPU."""
     torch = _torch()
+    wanted = _wanted_profile()
+    if wanted == "cpu":
+        return torch.device("cpu")
+    if wanted == "gpu":
+        profile()  # a clear error when there is no CUDA device
+        return torch.device("cuda")
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -97,16 +122,49 @@ def get_device() -> "torch.device":
     return torch.device("cpu")
 
 
+def device_of(module) -> "torch.device":
+    """The device a model's parameters live on, where new tensors made for it (a batch, a prompt's
+    ids) go. A model without parameters, or a stand-in object that has none, is on the CPU."""
+    torch = _torch()
+    tensors = getattr(module, "parameters", None)
+    for tensor in tensors() if callable(tensors) else ():
+        return tensor.device
+    buffers = getattr(module, "buffers", None)
+    for tensor in buffers() if callable(buffers) else ():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def to_device(batch, device):
+    """`batch` with every tensor in it (alone, or inside tuples, lists and dicts) moved to `device`."""
+    torch = _torch()
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple keeps its type
+        return type(batch)(*(to_device(item, device) for item in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: to_device(value, device) for key, value in batch.items()}
+    return batch
+
+
+def generator(seed: int, device=None) -> "torch.Generator":
+    """A seeded random-number generator on `device` (default: `get_device()`), for sampling and batches."""
+    check_type("seed", seed, int, "an int")
+    torch = _torch()
+    return torch.Generator(device=get_device() if device is None else torch.device(device)).manual_seed(seed)
+
+
 def profile() -> str:
     """`"gpu"` when CUDA is present, else `"cpu"`; the env variable COURSE_PROFILE overrides.
 
     Notebooks choose their sizes (model width, training steps) from this one value.
     """
-    wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    wanted = _wanted_profile()
     has_cuda = _torch().cuda.is_available()
     if not wanted:
         return "gpu" if has_cuda else "cpu"
-    check_choice("COURSE_PROFILE", wanted, PROFILES)
     if wanted == "gpu" and not has_cuda:
         raise ValueError("COURSE_PROFILE: 'gpu' asked for, but torch sees no CUDA device here; "
                          "unset it or use COURSE_PROFILE=cpu")

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib import data
+from course_lib.runtime import device_of, to_device
 from course_lib.validation import check_non_negative_int
 
 TINY_GPT = "tiny_gpt.safetensors"
@@ -34,8 +35,9 @@ def random_windows(tokens: Tensor, batch_size: int, context_length: int,
                          f"{tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__}")
     if len(tokens) < context_length + 2:
         raise ValueError(f"tokens: expected more than context_length + 1 = {context_length + 1} tokens, got {len(tokens)}")
-    starts = torch.randint(0, len(tokens) - context_length - 1, (batch_size,), generator=generator)
-    offsets = torch.arange(context_length + 1)
+    starts = torch.randint(0, len(tokens) - context_length - 1, (batch_size,), generator=generator,
+                           device=generator.device if generator is not None else tokens.device).to(tokens.device)
+    offsets = torch.arange(context_length + 1, device=tokens.device)
     windows = tokens[starts[:, None] + offsets]
     return windows[:, :-1], windows[:, 1:]
 
@@ -88,6 +90,8 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
           history: History | None = None) -> History:
     """Train `model` for `steps` steps of AdamW on batches from `get_batch()`; return the History.
 
+    Each batch is moved to the model's device first (`runtime.to_device`), so `get_batch` may build it
+    on the CPU.
     `loss_fn(model, batch)` defaults to `model.loss(*batch)`. Every `eval_every` steps (and at the
     end) `eval_fn(model)` and `sample_fn(model)` run in eval mode without gradients. Pass the
     `history` of an earlier run to continue its curves.
@@ -117,13 +121,14 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
                 history.samples.append((step, sample_fn(model)))
         model.train(was_training)
 
+    device = device_of(model)
     model.train()
     bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
     for i in bar:
         step_lr = learning_rate(i, steps, lr, warmup, schedule)
         for group in optimizer.param_groups:
             group["lr"] = step_lr
-        loss = loss_fn(model, get_batch())
+        loss = loss_fn(model, to_device(get_batch(), device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if record_grad_norms:
@@ -147,7 +152,8 @@ def mean_loss(model: nn.Module, batches: Iterable[Any], loss_fn: Callable[[nn.Mo
     """Average loss over fixed batches (an evaluation set), in eval mode and without gradients."""
     was_training = model.training
     model.eval()
-    losses = [float(loss_fn(model, batch)) for batch in batches]
+    device = device_of(model)
+    losses = [float(loss_fn(model, to_device(batch, device))) for batch in batches]
     model.train(was_training)
     if not losses:
         raise ValueError("batches: expected at least one batch, got none")
@@ -366,7 +372,7 @@ def translate(model: nn.Module, data: TranslationData, sentences: Sequence[str])
     """Greedy translations of French `sentences` by a trained `Seq2SeqTransformer`."""
     if isinstance(sentences, str):
         raise TypeError("sentences: expected a list of sentences, got a single str (wrap it in a list)")
-    out = model.translate(data.source_ids(sentences), data.bos_id, data.eos_id)
+    out = model.translate(data.source_ids(sentences).to(device_of(model)), data.bos_id, data.eos_id)
     return [data.decode(ids) for ids in out]
 
 

@@ -65,6 +65,55 @@ def test_get_device_falls_back_to_the_cpu(monkeypatch):
     assert runtime.get_device() == torch.device("cpu")
 
 
+def test_course_profile_cpu_keeps_everything_on_the_cpu_even_where_cuda_is_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    assert runtime.profile() == "cpu"
+    assert runtime.get_device() == torch.device("cpu")
+
+
+def test_without_course_profile_a_cuda_machine_uses_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    assert runtime.profile() == "gpu"
+    assert runtime.get_device() == torch.device("cuda")
+
+
+def test_a_misspelt_course_profile_is_named_in_the_error(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "gpus")
+    with pytest.raises(ValueError, match="COURSE_PROFILE"):
+        runtime.get_device()
+
+
+def test_the_gpu_profile_leaves_torch_all_its_cpu_threads(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("COURSE_PROFILE", "gpu")
+    try:
+        torch.set_num_threads(3)
+        runtime.set_seed(0)
+        assert torch.get_num_threads() == 3  # not pinned to CPU_THREADS: the CPU only feeds the GPU
+        runtime.set_seed(0, threads=1)  # an explicit count still applies
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_generator_is_seeded_and_on_the_course_device(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "cpu")
+    a, b = runtime.generator(7), runtime.generator(7)
+    assert a.device == torch.device("cpu")
+    assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
+    with pytest.raises(TypeError, match="seed"):
+        runtime.generator("7")
+
+
+def test_device_of_is_where_the_parameters_are():
+    assert runtime.device_of(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert runtime.device_of(torch.nn.ReLU()) == torch.device("cpu")  # no parameters: the CPU
+    assert runtime.device_of(object()) == torch.device("cpu")  # a stand-in model (tests use some)
+
+
 def test_importing_course_lib_turns_hugging_face_offline_and_quiets_torchao():
     import course_lib  # noqa: F401  (configures on import)
 
