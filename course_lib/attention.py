@@ -217,7 +217,9 @@ class MultiHeadAttention(nn.Module):
         if mask is not None:  # checked here: the fused kernel's own errors do not name the shapes
             _check_mask(mask, q.shape[:-1] + (k.shape[-2],))
         plain_causal = self.causal and mask is None and q.shape[-2] == k.shape[-2]
-        if self.causal:
+        if self.causal and mask is None and q.shape[-2] == 1:
+            pass  # one new query (generation with a cache) may look at every key: no mask needed
+        elif self.causal:
             causal = causal_mask(q.shape[-2], k.shape[-2], device=x.device)
             if mask is None:
                 mask = causal

@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from course_lib import generation, lora, scaling
 from course_lib.attention import KVCache, causal_mask
 from course_lib.generation import sampling_probs  # noqa: F401  (notebook 09 uses it from here)
-from course_lib.validation import check_choice, check_ids_below, check_non_negative_int, check_positive_int, check_type
+from course_lib.validation import (check_choice, check_file, check_ids_below, check_non_negative_int, check_positive_int,
+                                   check_type)
 
 if TYPE_CHECKING:
     from transformers import LlamaConfig as HFLlamaConfig
@@ -270,6 +271,95 @@ class Llama(nn.Module):
         return model.eval()
 
 
+# openlm-research/open_llama_7b (the course's 7B model, ec2/llama7b.sh): LLaMA-1's shape, separate output layer
+OPEN_LLAMA_7B = LlamaConfig(vocab_size=32_000, d_model=4096, n_layers=32, n_heads=32, n_kv_heads=32, d_ff=11_008,
+                            rope_theta=10_000.0, norm_eps=1e-6, max_seq_len=2048, tie_embeddings=False)
+
+# LitGPT's names for a Llama's weights -> ours (the transformers names without "model.")
+_LITGPT_NAMES = {"transformer.wte.weight": "embed_tokens.weight", "transformer.ln_f.weight": "norm.weight",
+                 "lm_head.weight": "lm_head.weight"}
+_LITGPT_LAYER_NAMES = {"norm_1.weight": "input_layernorm.weight", "norm_2.weight": "post_attention_layernorm.weight",
+                       "attn.proj.weight": "self_attn.o_proj.weight", "mlp.fc_1.weight": "mlp.gate_proj.weight",
+                       "mlp.fc_2.weight": "mlp.up_proj.weight", "mlp.proj.weight": "mlp.down_proj.weight"}
+
+
+def litgpt_to_ours(config: LlamaConfig, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """LitGPT's Llama state dict (`lit_model.pth`) under our names. LitGPT keeps q, k and v in one matrix
+    `attn.qkv` (the three stacked, as its converter writes them); it is cut back into three here."""
+    check_type("config", config, LlamaConfig)
+    sizes = [config.n_heads * config.d_head, config.n_kv_heads * config.d_head, config.n_kv_heads * config.d_head]
+    ours = {}
+    for name, tensor in state_dict.items():
+        if name in _LITGPT_NAMES:
+            ours[_LITGPT_NAMES[name]] = tensor
+            continue
+        parts = name.split(".", 3)  # transformer, h, i, rest
+        if len(parts) != 4 or parts[:2] != ["transformer", "h"]:
+            raise ValueError(f"state_dict: {name!r} is not a LitGPT Llama weight name")
+        prefix, rest = f"layers.{parts[2]}.", parts[3]
+        if rest == "attn.qkv.weight":
+            if tensor.shape[0] != sum(sizes):
+                raise ValueError(f"state_dict[{name!r}]: expected {sum(sizes)} rows (q, k, v stacked), "
+                                 f"got {tensor.shape[0]}")
+            for part, chunk in zip(("q_proj", "k_proj", "v_proj"), tensor.split(sizes)):
+                ours[prefix + f"self_attn.{part}.weight"] = chunk
+        elif rest in _LITGPT_LAYER_NAMES:
+            ours[prefix + _LITGPT_LAYER_NAMES[rest]] = tensor
+        else:
+            raise ValueError(f"state_dict: {name!r} is not a weight of a LitGPT Llama")
+    return ours
+
+
+def load_litgpt_checkpoint(path, config: LlamaConfig = OPEN_LLAMA_7B, device="cpu",
+                           dtype: torch.dtype = torch.bfloat16) -> Llama:
+    """Our Llama with the weights of a LitGPT checkpoint (`lit_model.pth`, written by `litgpt download` /
+    `convert_to_litgpt`), each tensor read from the file (memory-mapped) straight to `device` in `dtype`,
+    so a 7B model never needs two copies of its 13.5 GB of bf16 weights."""
+    path = check_file("path", path, "ec2/llama7b.sh downloads and converts the 7B checkpoint (ec2/README.md)")
+    state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    state = state.get("model", state)  # some LitGPT files wrap the weights in {"model": ...}
+    renamed = litgpt_to_ours(config, state)
+    if config.tie_embeddings:
+        renamed.pop("lm_head.weight", None)
+    with torch.device("meta"):
+        model = Llama(config)
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    expected = set(shapes) - ({"lm_head.weight"} if config.tie_embeddings else set())
+    missing, unexpected = expected - set(renamed), set(renamed) - expected
+    if missing or unexpected:
+        raise ValueError(f"path: {path.name} does not fit this config; missing {sorted(missing)[:5]}, "
+                         f"unexpected {sorted(unexpected)[:5]}")
+    for key, tensor in renamed.items():
+        if shapes[key] != tensor.shape:
+            raise ValueError(f"path: weight {key!r} has shape {tuple(tensor.shape)}, the config expects "
+                             f"{tuple(shapes[key])}")
+    # copy=True: our own tensors, never views of the memory-mapped file
+    model.load_state_dict({k: v.to(device, dtype, copy=True) for k, v in renamed.items()}, strict=False,
+                          assign=True)
+    if config.tie_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    return model.eval()
+
+
+def random_llama(config: LlamaConfig, device="cpu", dtype: torch.dtype = torch.bfloat16, seed: int = 0) -> Llama:
+    """A Llama of `config`'s shape with random weights made directly on `device` in `dtype`: the speed and
+    memory of a model whose real weights are not here (its text is noise)."""
+    check_type("config", config, LlamaConfig)
+    with torch.device("meta"):
+        model = Llama(config).to(dtype)  # shapes only, so far: no memory used
+    model = model.to_empty(device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name.endswith("norm.weight") or "layernorm" in name:
+                parameter.fill_(1.0)
+            else:
+                parameter.normal_(0.0, 0.02, generator=generator)
+    if config.tie_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    return model.eval()
+
+
 def _is_hf_llama_config(config) -> bool:
     """Whether `config` is a transformers `LlamaConfig` (checked without importing transformers)."""
     return type(config).__module__.startswith("transformers.") and getattr(config, "model_type", None) == "llama"
@@ -292,4 +382,5 @@ def kv_cache_bytes(config: LlamaConfig, n_tokens: int, bytes_per_value: float = 
 
 __all__ = ["LlamaConfig", "RMSNorm", "rope_cos_sin", "rotate_half", "apply_rope", "repeat_kv",
            "GroupedQueryAttention", "SwiGLU", "LlamaBlock", "Llama", "sampling_probs", "count_parameters",
+           "OPEN_LLAMA_7B", "litgpt_to_ours", "load_litgpt_checkpoint", "random_llama",
            "kv_cache_bytes"]

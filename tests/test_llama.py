@@ -259,3 +259,93 @@ def test_a_transformers_config_given_to_llama_names_the_module_of_both_classes()
     with pytest.raises(TypeError, match=r"config: expected course_lib\.llama\.LlamaConfig, got "
                                         r"transformers\.models\.llama\.configuration_llama\.LlamaConfig"):
         Llama(hf_config)
+
+
+# --- LitGPT checkpoints (the 7B of ec2/llama7b.sh) -----------------------------------------------------
+
+UNTIED = LlamaConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=48, max_seq_len=64,
+                     rope_theta=10_000.0, norm_eps=1e-6, tie_embeddings=False)
+
+
+def hf_tiny_llama(config: LlamaConfig):
+    from transformers import LlamaConfig as HFConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    hf = LlamaForCausalLM(HFConfig(vocab_size=config.vocab_size, hidden_size=config.d_model,
+                                   intermediate_size=config.d_ff, num_hidden_layers=config.n_layers,
+                                   num_attention_heads=config.n_heads, num_key_value_heads=config.n_kv_heads,
+                                   max_position_embeddings=config.max_seq_len, rms_norm_eps=config.norm_eps,
+                                   rope_theta=config.rope_theta, tie_word_embeddings=False))
+    with torch.no_grad():  # non-trivial norm weights, so a swapped norm would show
+        for name, p in hf.named_parameters():
+            if "norm" in name:
+                p.uniform_(0.5, 1.5)
+    return hf.eval()
+
+
+def as_litgpt(hf_state: dict) -> dict:
+    """A transformers Llama state dict written the way LitGPT's converter writes it: its names, and q, k, v
+    stacked into one `attn.qkv` matrix (ec2/check_litgpt.sh checks the real converter the same way)."""
+    out, layer_names = {}, {"input_layernorm.weight": "norm_1.weight", "post_attention_layernorm.weight": "norm_2.weight",
+                            "self_attn.o_proj.weight": "attn.proj.weight", "mlp.gate_proj.weight": "mlp.fc_1.weight",
+                            "mlp.up_proj.weight": "mlp.fc_2.weight", "mlp.down_proj.weight": "mlp.proj.weight"}
+    out["transformer.wte.weight"] = hf_state["model.embed_tokens.weight"]
+    out["transformer.ln_f.weight"] = hf_state["model.norm.weight"]
+    out["lm_head.weight"] = hf_state["lm_head.weight"]
+    layers = {int(k.split(".")[2]) for k in hf_state if k.startswith("model.layers.")}
+    for i in layers:
+        p = f"model.layers.{i}."
+        for theirs, lit in layer_names.items():
+            out[f"transformer.h.{i}.{lit}"] = hf_state[p + theirs]
+        out[f"transformer.h.{i}.attn.qkv.weight"] = torch.cat([hf_state[p + f"self_attn.{x}_proj.weight"]
+                                                               for x in "qkv"])
+    return out
+
+
+def test_a_litgpt_checkpoint_loads_into_our_llama_and_computes_the_transformers_logits(tmp_path):
+    hf = hf_tiny_llama(UNTIED)
+    path = tmp_path / "lit_model.pth"
+    torch.save(as_litgpt(hf.state_dict()), path)
+    ours = llama.load_litgpt_checkpoint(path, UNTIED, dtype=torch.float32)
+    ids = torch.randint(0, 64, (2, 11), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), hf(ids).logits, atol=1e-4, rtol=1e-4)
+    assert torch.equal(ours.generate(ids[:, :4], 6), hf.generate(ids[:, :4], max_new_tokens=6, do_sample=False))
+    on_disk = torch.load(path, weights_only=True)["transformer.wte.weight"]
+    with torch.no_grad():
+        ours.embed_tokens.weight.add_(1.0)  # our own copy: the checkpoint on disk is not changed
+    assert torch.equal(torch.load(path, weights_only=True)["transformer.wte.weight"], on_disk)
+
+
+def test_a_litgpt_checkpoint_loads_in_bfloat16_by_default(tmp_path):
+    path = tmp_path / "lit_model.pth"
+    torch.save(as_litgpt(hf_tiny_llama(UNTIED).state_dict()), path)
+    assert llama.load_litgpt_checkpoint(path, UNTIED).lm_head.weight.dtype == torch.bfloat16
+
+
+def test_a_litgpt_checkpoint_that_does_not_fit_is_refused_with_the_reason(tmp_path):
+    state = as_litgpt(hf_tiny_llama(UNTIED).state_dict())
+    path = tmp_path / "lit_model.pth"
+    with pytest.raises(FileNotFoundError, match="ec2/llama7b.sh"):
+        llama.load_litgpt_checkpoint(path, UNTIED)
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="missing"):
+        llama.load_litgpt_checkpoint(path, llama.LlamaConfig(**{**UNTIED.__dict__, "n_layers": 3}))
+    with pytest.raises(ValueError, match="q, k, v stacked"):
+        llama.litgpt_to_ours(llama.LlamaConfig(**{**UNTIED.__dict__, "n_kv_heads": 4}), state)
+    with pytest.raises(ValueError, match="not a weight of a LitGPT Llama"):
+        llama.litgpt_to_ours(UNTIED, {**state, "transformer.h.0.attn.rotary.weight": torch.zeros(1)})
+
+
+def test_random_llama_is_made_in_its_dtype_on_its_device_and_repeats():
+    a, b = llama.random_llama(UNTIED, seed=3), llama.random_llama(UNTIED, seed=3)
+    assert a.lm_head.weight.dtype == torch.bfloat16 and a.lm_head.weight.device.type == "cpu"
+    assert torch.equal(a.layers[0].mlp.up_proj.weight, b.layers[0].mlp.up_proj.weight)
+    assert torch.equal(a.norm.weight, torch.ones_like(a.norm.weight))
+    assert a.generate(torch.tensor([[1, 2, 3]]), 4).shape == (1, 7)
+
+
+def test_the_open_llama_7b_config_has_about_seven_billion_parameters():
+    with torch.device("meta"):
+        model = Llama(llama.OPEN_LLAMA_7B)
+    assert 6.6e9 < llama.count_parameters(model) < 6.9e9  # 6.74 B: LLaMA-7B's shape
