@@ -63,8 +63,50 @@ announce_dry_run() {
 # sudo only when we are not root already.
 if [[ $(id -u) -eq 0 ]]; then SUDO=(); else SUDO=(sudo); fi
 
-apt_install() {
-    run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+# ---- apt ---------------------------------------------------------------------
+
+APT_LOCK_TIMEOUT=${APT_LOCK_TIMEOUT:-600}
+[[ $APT_LOCK_TIMEOUT =~ ^[0-9]+$ ]] ||
+    die "APT_LOCK_TIMEOUT must be a whole number of seconds; got '$APT_LOCK_TIMEOUT'."
+APT_LOCKS=(/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock /var/cache/apt/archives/lock)
+
+# The processes holding an apt or dpkg lock, "1234 5678", or nothing. apt's locks are fcntl locks,
+# which flock(1) cannot see; fuser lists the processes that have the lock files open.
+apt_lock_holders() {
+    { "${SUDO[@]}" fuser "${APT_LOCKS[@]}" 2>/dev/null || true; } | grep -oE '[0-9]+' | sort -un | tr '\n' ' ' |
+        sed 's/ $//'
+}
+
+# A fresh Ubuntu runs unattended-upgrades after its first boot, and an apt-get started meanwhile fails
+# with "Could not get lock". Wait until no process holds apt's locks, at most APT_LOCK_TIMEOUT seconds.
+wait_for_apt() {
+    if ! command -v fuser >/dev/null 2>&1; then
+        info "(fuser not found: apt-get waits for the dpkg lock itself, up to $APT_LOCK_TIMEOUT s)"
+        return
+    fi
+    local waited=0 step=5 holders
+    while holders=$(apt_lock_holders) && [[ -n $holders ]]; do
+        if ((waited >= APT_LOCK_TIMEOUT)); then
+            die "apt is still busy after $APT_LOCK_TIMEOUT s: process(es) $holders hold its locks (${APT_LOCKS[*]})." \
+                "On a fresh instance this is unattended-upgrades installing security updates, which can take" \
+                "a while. See what they are: ps -o pid,etime,cmd -p ${holders// /,}" \
+                "Then run this again once they are gone, or wait longer: APT_LOCK_TIMEOUT=1800 bash ec2/setup.sh"
+        fi
+        if ((waited == 0)); then
+            info "Waiting for apt: process(es) $holders hold its locks (unattended-upgrades after the first"
+            info "boot?); giving up after $APT_LOCK_TIMEOUT s (APT_LOCK_TIMEOUT)."
+        fi
+        sleep "$step"
+        waited=$((waited + step))
+    done
+    if ((waited > 0)); then ok "apt is free after ~$waited s"; fi
+}
+
+# apt-get, once apt is free. -o DPkg::Lock::Timeout makes apt-get itself wait for the dpkg lock too,
+# should another apt start between the check and this one (it does not cover apt-get update's lock).
+apt_get() {
+    wait_for_apt
+    run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$APT_LOCK_TIMEOUT" "$@"
 }
 
 # ---- the machine -----------------------------------------------------------

@@ -16,6 +16,8 @@
 #   MIN_FREE_GB   free disk needed before installing anything (default: 20)
 #   DRIVER_PACKAGE  NVIDIA's driver meta-package (default: cuda-drivers; nvidia-open is
 #                 NVIDIA's open-module alternative for Turing and newer GPUs)
+#   APT_LOCK_TIMEOUT  seconds to wait for another apt (unattended-upgrades after the first boot)
+#                 to release its locks (default: 600)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR
@@ -31,6 +33,10 @@ KERNEL_NAME=llms-from-dummies
 KERNEL_JSON=${JUPYTER_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/jupyter}/kernels/$KERNEL_NAME/kernel.json
 STAMP=$VENV/.installed-requirements.txt    # copy of the requirements file last installed
 MIN_CC=7.5                                 # torch 2.13's PyPI CUDA 13 build: Turing and newer
+KEYRING_DIR=""                             # a fresh temporary directory for NVIDIA's keyring package
+
+cleanup() { if [[ -n $KEYRING_DIR ]]; then rm -rf "$KEYRING_DIR"; fi; }
+trap cleanup EXIT
 
 check_machine() {
     say "Checking the machine"
@@ -100,15 +106,19 @@ step_driver() {
     esac
     require_free_gb "$MIN_FREE_GB" / "the NVIDIA driver and the course's packages"
     info "Installing the driver from NVIDIA's CUDA repository for $repo ($DRIVER_PACKAGE)."
-    run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    apt_install "linux-headers-$(uname -r)" ca-certificates curl
+    apt_get update
+    apt_get install -y "linux-headers-$(uname -r)" ca-certificates curl
     if ! pkg_installed cuda-keyring; then
-        run curl -fsSL -o /tmp/cuda-keyring_1.1-1_all.deb \
+        # Into a fresh directory of its own (removed on exit), not a fixed name in /tmp.
+        KEYRING_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cuda-keyring.XXXXXX")
+        local deb=$KEYRING_DIR/cuda-keyring_1.1-1_all.deb
+        run curl -fsSL -o "$deb" \
             "https://developer.download.nvidia.com/compute/cuda/repos/$repo/x86_64/cuda-keyring_1.1-1_all.deb"
-        run "${SUDO[@]}" dpkg -i /tmp/cuda-keyring_1.1-1_all.deb
-        run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+        wait_for_apt
+        run "${SUDO[@]}" dpkg -i "$deb"
+        apt_get update
     fi
-    apt_install "$DRIVER_PACKAGE"
+    apt_get install -y "$DRIVER_PACKAGE"
     printf '\n    The driver is installed; it is loaded at the next boot. Reboot, then run this again:\n\n'
     printf '        sudo reboot\n        bash ec2/setup.sh\n'
     exit "$EXIT_REBOOT"
@@ -129,8 +139,8 @@ step_system_packages() {
         return
     fi
     require_free_gb "$MIN_FREE_GB" / "the course's packages"
-    run "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    apt_install "${missing[@]}"
+    apt_get update
+    apt_get install -y "${missing[@]}"
 }
 
 step_venv() {
