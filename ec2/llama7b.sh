@@ -187,7 +187,14 @@ step_generate() {
     info "LitGPT prints the text, then 'Time for inference 1: ... tokens/sec' and 'Memory used: ... GB'."
     local args=(generate "$CHECKPOINT" --prompt "$PROMPT" --max_new_tokens 50 --precision "$PRECISION")
     if [[ -n $QUANTIZE ]]; then args+=(--quantize "$QUANTIZE"); fi
-    run "$LITGPT_VENV/bin/litgpt" "${args[@]}"
+    # LitGPT's output is also kept in the checkpoint folder: notebook 09 shows its tokens/s and memory
+    # beside our own Llama's on the same prompt (written whole or not at all)
+    local log=$CHECKPOINT/litgpt-generate${QUANTIZE:+-$QUANTIZE}.log
+    printf '+ %s\n' "$(quote_cmd "$LITGPT_VENV/bin/litgpt" "${args[@]}")"
+    if [[ $DRY_RUN == 1 ]]; then return 0; fi
+    "$LITGPT_VENV/bin/litgpt" "${args[@]}" 2>&1 | tee "$log.partial"
+    mv "$log.partial" "$log"
+    info "LitGPT's output is saved in $log (notebook 09 reads it)."
 }
 
 main() {

@@ -32,7 +32,7 @@ BASH = shutil.which("bash")
 
 # Real tools the scripts may use; everything else on PATH is a stub.
 REAL_TOOLS = ["bash", "env", "cat", "grep", "awk", "sed", "tr", "head", "od", "id", "sort",
-              "dirname", "basename", "mkdir", "cp", "cmp", "chmod", "mktemp", "rm", "ln", "mv"]
+              "dirname", "basename", "mkdir", "cp", "cmp", "chmod", "mktemp", "rm", "ln", "mv", "tee"]
 OPEN_LLAMA_7B_COMMIT = "6fb184ff23774c25bf84b3628e49c8b78372c7be"
 
 # A torch that sees an A10G, and a course_lib.runtime that says "gpu": enough for the embedded checks.
@@ -536,6 +536,9 @@ def test_llama_real_first_run_checks_litgpts_torch_then_converts_and_records_the
     assert (checkpoint / ".revision").read_text().split()[0] == OPEN_LLAMA_7B_COMMIT
     assert not Path(f"{checkpoint}.converting").exists()
     assert "Hello, my name is Ada" in result.stdout
+    # LitGPT's output is kept whole for notebook 09, which sets its tokens/s beside our Llama's
+    assert "Hello, my name is Ada" in (checkpoint / "litgpt-generate.log").read_text()
+    assert not (checkpoint / "litgpt-generate.log.partial").exists()
 
 
 def test_llama_checks_that_litgpts_torch_sees_the_gpu_before_downloading(machine):
