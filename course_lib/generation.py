@@ -114,4 +114,25 @@ def generate(model: nn.Module, ids: Tensor, max_new_tokens: int, temperature: fl
     return ids
 
 
-__all__ = ["sampling_probs", "sample_next", "generate"]
+def generation_speed(model: nn.Module, ids: Tensor, new_tokens: int = 32) -> dict:
+    """Greedy generation of exactly `new_tokens` tokens after `ids` with the KV cache, timed after one
+    warm-up run: {"tokens_per_second", "seconds", "ids"}. On a GPU the clock waits for the GPU to finish."""
+    import time
+
+    check_positive_int("new_tokens", new_tokens)
+    device = ids.device
+
+    def wait() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    generate(model, ids, min(new_tokens, 4))  # warm-up: first-call allocations, kernel selection
+    wait()
+    start = time.perf_counter()
+    out = generate(model, ids, new_tokens)
+    wait()
+    seconds = time.perf_counter() - start
+    return {"tokens_per_second": new_tokens / seconds, "seconds": seconds, "ids": out}
+
+
+__all__ = ["sampling_probs", "sample_next", "generate", "generation_speed"]

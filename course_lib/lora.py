@@ -135,6 +135,21 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+def fine_tuning_bytes(n_params: int, n_trainable: int, weight_bytes: int = 4, grad_bytes: int = 4,
+                      optimizer_bytes: int = 8) -> dict[str, int]:
+    """Memory for the model's state while fine-tuning with Adam, activations left out: every weight
+    (`weight_bytes` each), a gradient for each trainable one, and Adam's two moments for each trainable
+    one (`optimizer_bytes`: two fp32 numbers). Full fine-tuning trains all `n_params`; LoRA only
+    its A and B matrices, so the gradients and the optimizer state shrink to almost nothing."""
+    check_int("n_params", n_params, low=1, what="a positive int")
+    check_int("n_trainable", n_trainable, low=0, what="an int >= 0")
+    if n_trainable > n_params:
+        raise ValueError(f"n_trainable: expected at most n_params={n_params:,}, got {n_trainable:,}")
+    parts = {"weights": n_params * weight_bytes, "gradients": n_trainable * grad_bytes,
+             "optimizer state": n_trainable * optimizer_bytes}
+    return {**parts, "total": sum(parts.values())}
+
+
 def copy_lora_to_peft(model: nn.Module, peft_model: nn.Module, adapter: str = "default") -> int:
     """Copy every A and B of our `model` into the same layers of a `peft` LoRA model; returns how many.
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from course_lib.validation import check_positive_int, check_type
+
 BITS = (4, 8)
 GRANULARITIES = ("tensor", "channel", "group")
 INT4_KERNEL_GROUP_SIZES = (32, 64, 128, 256)  # what torch's CPU int4 kernel accepts
@@ -299,6 +301,28 @@ def perplexity_from_logits(logits: Tensor, ids: Tensor) -> float:
     if ids.shape[0] < 2:
         raise ValueError(f"ids: expected at least 2 tokens, got {ids.shape[0]}")
     return math.exp(F.cross_entropy(logits[:-1], ids[1:]).item())
+
+
+def matmul_tflops(dtype: torch.dtype, device="cpu", n: int = 2048, repeat: int = 5) -> float:
+    """Speed of an n x n matrix product in `dtype` on `device`, in TFLOP/s (2·n³ operations per product,
+    median of `repeat` after a warm-up). A GPU's tensor cores run fp16 and bf16 several times faster
+    than fp32; most CPUs do not."""
+    from course_lib.runtime import median_time
+
+    check_type("dtype", dtype, torch.dtype, "a torch.dtype such as torch.bfloat16")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype: expected a floating-point dtype, got {dtype}")
+    check_positive_int("n", n)
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=generator).to(device, dtype)
+    b = torch.randn(n, n, generator=generator).to(device, dtype)
+    wait = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+
+    def product() -> None:
+        a @ b
+        wait()
+
+    return 2 * n**3 / median_time(product, repeat=repeat) / 1e12
 
 
 def resident_mb() -> float:

@@ -195,3 +195,13 @@ def test_quantized_layers_compute_the_cpu_result_on_the_device(device, bits):
 def test_the_device_list_always_has_the_cpu_and_matches_runtime():
     assert DEVICES[0] == "cpu"
     assert runtime.get_device().type in DEVICES
+
+
+@on_every_device
+def test_generation_speed_times_exactly_the_new_tokens_on_the_device(device):
+    from course_lib.generation import generation_speed
+
+    model = tiny_llama().to(device)
+    found = generation_speed(model, ids_on(device, (1, 3)), new_tokens=5)
+    assert found["ids"].shape == (1, 8) and found["ids"].device.type == device
+    assert found["tokens_per_second"] > 0 and found["seconds"] > 0

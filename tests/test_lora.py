@@ -166,3 +166,12 @@ def test_apply_lora_names_a_bad_alpha_before_changing_the_model(alpha, error, me
         lora.apply_lora(model, 4, alpha, ["q_proj"])
     assert all(p.requires_grad for p in model.parameters())  # nothing frozen, nothing wrapped
     assert isinstance(model.q_proj, nn.Linear)
+
+
+def test_fine_tuning_bytes_full_vs_lora_counts_weights_gradients_and_adam():
+    full = lora.fine_tuning_bytes(1_000, 1_000)
+    assert full == {"weights": 4_000, "gradients": 4_000, "optimizer state": 8_000, "total": 16_000}
+    adapters = lora.fine_tuning_bytes(1_000, 10)
+    assert adapters["total"] == 4_000 + 40 + 80  # frozen weights stay; almost nothing else
+    with pytest.raises(ValueError, match="n_trainable: expected at most n_params"):
+        lora.fine_tuning_bytes(10, 11)

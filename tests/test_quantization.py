@@ -204,3 +204,11 @@ def test_int8_and_int4_linear_name_an_input_of_the_wrong_width(make):
     layer = make(nn.Linear(128, 64))
     with pytest.raises(ValueError, match=r"x: expected last dimension in_features=128, got shape \(6, 64\)"):
         layer(torch.randn(6, 64))  # without the check: reshape(-1, 128) makes 3 rows, then a RuntimeError
+
+
+def test_matmul_tflops_measures_a_positive_speed_and_refuses_integer_dtypes():
+    assert Q.matmul_tflops(torch.float32, "cpu", n=64, repeat=3) > 0
+    with pytest.raises(ValueError, match="dtype: expected a floating-point dtype"):
+        Q.matmul_tflops(torch.int8, n=8)
+    with pytest.raises(TypeError, match="dtype"):
+        Q.matmul_tflops("bf16", n=8)
