@@ -352,9 +352,12 @@ def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int
     """Greedy generation speed of a Hugging Face model: exactly `n_tokens` new tokens, timed."""
     import time
 
-    inputs = tokenizer(prompt, return_tensors="pt")
+    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
+    wait = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
+    wait()
     start = time.perf_counter()
     model.generate(**inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False)
+    wait()
     return n_tokens / (time.perf_counter() - start)
 
 
