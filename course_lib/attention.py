@@ -135,14 +135,27 @@ class AttentionHead(nn.Module):
 
 
 class KVCache:
-    """Keys and values of the positions already seen, so generation computes each token's k, v once."""
+    """Keys and values of the positions already seen, so generation computes each token's k, v once.
+
+    `k` and `v` (batch, heads, positions, d_head) are views into buffers with room to spare, which
+    double when full: appending a token copies only that token, not the whole cache again.
+    """
 
     def __init__(self):
-        self.k: Tensor | None = None
-        self.v: Tensor | None = None
+        self._k: Tensor | None = None
+        self._v: Tensor | None = None
+        self._length = 0
+
+    @property
+    def k(self) -> Tensor | None:
+        return None if self._k is None else self._k[..., :self._length, :]
+
+    @property
+    def v(self) -> Tensor | None:
+        return None if self._v is None else self._v[..., :self._length, :]
 
     def __len__(self) -> int:
-        return 0 if self.k is None else self.k.shape[-2]
+        return self._length
 
     def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Append the new positions' k, v (batch, heads, new, d_head); return all of them."""
@@ -150,14 +163,22 @@ class KVCache:
         _require_tensor("v", v)
         if k.shape[:-1] != v.shape[:-1]:
             raise ValueError(f"k, v: expected the same (batch, heads, new) dimensions, got {tuple(k.shape)} and {tuple(v.shape)}")
-        if self.k is None:
-            self.k, self.v = k, v
-        else:
-            if k.shape[:-2] != self.k.shape[:-2] or k.shape[-1] != self.k.shape[-1]:
-                raise ValueError(f"k: expected (batch, heads, new, d_head) matching the cached {tuple(self.k.shape)}, "
-                                 f"got {tuple(k.shape)}")
-            self.k = torch.cat([self.k, k], dim=-2)
-            self.v = torch.cat([self.v, v], dim=-2)
+        if self._k is not None and (k.shape[:-2] != self._k.shape[:-2] or k.shape[-1] != self._k.shape[-1]
+                                    or v.shape[-1] != self._v.shape[-1]):
+            raise ValueError(f"k: expected (batch, heads, new, d_head) matching the cached {tuple(self.k.shape)}, "
+                             f"got {tuple(k.shape)}")
+        end = self._length + k.shape[-2]
+        if self._k is None or end > self._k.shape[-2]:  # no room left: twice the room, keep what is there
+            room = max(end, 2 * (0 if self._k is None else self._k.shape[-2]), 16)
+            grown_k = k.new_empty(*k.shape[:-2], room, k.shape[-1])
+            grown_v = v.new_empty(*v.shape[:-2], room, v.shape[-1])
+            if self._length:
+                grown_k[..., :self._length, :] = self.k
+                grown_v[..., :self._length, :] = self.v
+            self._k, self._v = grown_k, grown_v
+        self._k[..., self._length:end, :] = k
+        self._v[..., self._length:end, :] = v
+        self._length = end
         return self.k, self.v
 
 

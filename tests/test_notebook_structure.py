@@ -140,3 +140,26 @@ def test_nbval_markers_are_written_so_that_nbval_sees_them(path):
                 marker = line.strip().lstrip("#").strip()
                 assert marker in ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION"), \
                     f"{path.name}: {line.strip()!r} is not a marker nbval recognises; put the reason on the next line"
+
+
+# What each notebook does on the course's GPU (issue: the GPU track): the cell's code must be in the notebook,
+# so the GPU check (`python -m course_lib.bench notebooks --profile gpu`) runs it on the instance.
+GPU_CELLS = {
+    "07_transformer.ipynb": ["DEVICE = runtime.get_device()", ".to(DEVICE)"],
+    "08_pretraining_to_instruct.ipynb": ["DEVICE = runtime.get_device()", "gpt = gpt.to(DEVICE)",
+                                         "torch.cuda.max_memory_allocated()", "lora.fine_tuning_bytes"],
+    "09_prompts.ipynb": ["llama.load_litgpt_checkpoint", "llama.random_llama", "generation_speed"],
+    "11_scaling.ipynb": ["Q.matmul_tflops(dtype, 'cuda'", "Int4WeightOnlyConfig", "allow_tf32"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(GPU_CELLS))
+def test_the_gpu_profile_has_its_cells_and_they_say_what_they_need_on_a_cpu(name):
+    code = "\n".join(source(c) for c in code_cells(load(NOTEBOOK_DIR / name)))
+    for needed in GPU_CELLS[name]:
+        assert needed in code, f"{name}: no cell with {needed!r}"
+    for cell in code_cells(load(NOTEBOOK_DIR / name)):
+        text = source(cell)
+        if '"cuda"' in text and "!= \"cuda\"" in text:  # a GPU-only cell: on a CPU it prints what it needs
+            assert "ec2/README.md" in text, f"{name}: a GPU-only cell does not point to ec2/README.md:\n{text[:200]}"
+            assert cell.get("outputs"), f"{name}: a GPU-only cell has no stored output"
