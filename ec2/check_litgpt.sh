@@ -79,6 +79,9 @@ print(", ".join(f"{p} {v(p)}" for p in ("litgpt", "huggingface_hub", "torch")))'
         { cat "$WORK/generate.log" >&2; die "litgpt generate failed on the tiny Llama (its output is above)."; }
     grep -h 'tokens/sec' "$WORK/generate.log" | sed 's/^/    /' || true
     "${tiny[@]}" compare "$WORK" "$WORK/generated.txt"
+
+    say "The course's own Llama (course_lib.llama) reads the same lit_model.pth (notebook 09's 7B path)"
+    "$REFERENCE_PYTHON" "$EC2_DIR/tiny_llama.py" ours "$WORK" 2> >(grep -v -e torchao -e _pytree >&2)
 }
 
 main() {

@@ -141,15 +141,37 @@ def compare(work: Path, output: Path) -> None:
     print("    ok: LitGPT converted the tiny Llama and generated exactly what transformers generates")
 
 
+def ours(work: Path) -> None:
+    """The course's own Llama reads LitGPT's converted file (notebook 09's way to the 7B model) and must
+    continue the prompt greedily exactly as transformers did with the original weights."""
+    import torch
+
+    from course_lib import llama
+
+    expected = json.loads((work / "expected.json").read_text())["ids"]
+    prompt = json.loads((work / "prompt.json").read_text())["ids"]
+    config = llama.LlamaConfig(vocab_size=TINY["padded_vocab_size"], d_model=TINY["n_embd"], n_layers=TINY["n_layer"],
+                               n_heads=TINY["n_head"], n_kv_heads=TINY["n_query_groups"],
+                               d_ff=TINY["intermediate_size"], rope_theta=10_000.0, norm_eps=1e-6,
+                               max_seq_len=TINY["block_size"], tie_embeddings=False)
+    model = llama.load_litgpt_checkpoint(work / "checkpoint" / "lit_model.pth", config, dtype=torch.float32)
+    got = model.generate(torch.tensor([prompt]), len(expected) - len(prompt))[0].tolist()
+    print(f"    transformers, greedy: {expected[len(prompt):]}\n    course_lib.llama:     {got[len(prompt):]}")
+    if got != expected:
+        fail("course_lib.llama.load_litgpt_checkpoint: our Llama on LitGPT's file does not continue the prompt "
+             "as transformers does on the original weights")
+    print("    ok: our Llama, loaded from LitGPT's lit_model.pth, writes exactly transformers' tokens")
+
+
 def main(argv: list[str]) -> None:
-    usage = "usage: tiny_llama.py tokenizer WORK | model WORK | litgpt ARGS... | compare WORK OUTPUT"
+    usage = "usage: tiny_llama.py tokenizer WORK | model WORK | litgpt ARGS... | compare WORK OUTPUT | ours WORK"
     if not argv:
         fail(usage)
     command, rest = argv[0], argv[1:]
     if command == "litgpt":
         litgpt(rest)
-    elif command in ("tokenizer", "model") and len(rest) == 1:
-        {"tokenizer": tokenizer, "model": model}[command](Path(rest[0]))
+    elif command in ("tokenizer", "model", "ours") and len(rest) == 1:
+        {"tokenizer": tokenizer, "model": model, "ours": ours}[command](Path(rest[0]))
     elif command == "compare" and len(rest) == 2:
         compare(Path(rest[0]), Path(rest[1]))
     else:
