@@ -251,24 +251,8 @@ class Llama(nn.Module):
                 continue  # recomputed from rope_theta
             ours = name.removeprefix("model.")
             renamed[ours] = tensor
-        if config.tie_embeddings:
-            renamed.pop("lm_head.weight", None)  # the same matrix as embed_tokens.weight
-        with torch.device("meta"):  # shapes only: no time spent on a random init we would overwrite
-            model = cls(config)
-        shapes = {k: v.shape for k, v in model.state_dict().items()}
-        expected = set(shapes) - ({"lm_head.weight"} if config.tie_embeddings else set())
-        missing, unexpected = expected - set(renamed), set(renamed) - expected
-        if missing or unexpected:
-            raise ValueError(f"state_dict: does not fit this config; missing {sorted(missing)[:5]}, "
-                             f"unexpected {sorted(unexpected)[:5]}")
-        for key, tensor in renamed.items():
-            if shapes[key] != tensor.shape:
-                raise ValueError(f"state_dict[{key!r}]: expected shape {tuple(shapes[key])}, got {tuple(tensor.shape)}")
         # our own copies, so changing this model never changes the one the weights came from
-        model.load_state_dict({k: v.detach().clone() for k, v in renamed.items()}, strict=False, assign=True)
-        if config.tie_embeddings:
-            model.lm_head.weight = model.embed_tokens.weight
-        return model.eval()
+        return _with_weights(config, renamed, "state_dict", lambda t: t.detach().clone())
 
 
 # openlm-research/open_llama_7b (the course's 7B model, ec2/llama7b.sh): LLaMA-1's shape, separate output layer
@@ -318,24 +302,29 @@ def load_litgpt_checkpoint(path, config: LlamaConfig = OPEN_LLAMA_7B, device="cp
     path = check_file("path", path, "ec2/llama7b.sh downloads and converts the 7B checkpoint (ec2/README.md)")
     state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
     state = state.get("model", state)  # some LitGPT files wrap the weights in {"model": ...}
-    renamed = litgpt_to_ours(config, state)
+    # copy=True: our own tensors, never views of the memory-mapped file
+    return _with_weights(config, litgpt_to_ours(config, state), f"path: {path.name}",
+                         lambda t: t.to(device, dtype, copy=True))
+
+
+def _with_weights(config: LlamaConfig, weights: dict[str, Tensor], source: str, convert) -> Llama:
+    """A Llama of `config` holding `weights` (our names), each passed through `convert` (copy, move, cast);
+    a name or a shape that does not fit the config is a ValueError that names it (`source` says where from)."""
+    weights = dict(weights)
     if config.tie_embeddings:
-        renamed.pop("lm_head.weight", None)
-    with torch.device("meta"):
+        weights.pop("lm_head.weight", None)  # the same matrix as embed_tokens.weight
+    with torch.device("meta"):  # shapes only: no time spent on a random init we would overwrite
         model = Llama(config)
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     expected = set(shapes) - ({"lm_head.weight"} if config.tie_embeddings else set())
-    missing, unexpected = expected - set(renamed), set(renamed) - expected
+    missing, unexpected = expected - set(weights), set(weights) - expected
     if missing or unexpected:
-        raise ValueError(f"path: {path.name} does not fit this config; missing {sorted(missing)[:5]}, "
+        raise ValueError(f"{source}: does not fit this config; missing {sorted(missing)[:5]}, "
                          f"unexpected {sorted(unexpected)[:5]}")
-    for key, tensor in renamed.items():
+    for key, tensor in weights.items():
         if shapes[key] != tensor.shape:
-            raise ValueError(f"path: weight {key!r} has shape {tuple(tensor.shape)}, the config expects "
-                             f"{tuple(shapes[key])}")
-    # copy=True: our own tensors, never views of the memory-mapped file
-    model.load_state_dict({k: v.to(device, dtype, copy=True) for k, v in renamed.items()}, strict=False,
-                          assign=True)
+            raise ValueError(f"{source}[{key!r}]: expected shape {tuple(shapes[key])}, got {tuple(tensor.shape)}")
+    model.load_state_dict({k: convert(v) for k, v in weights.items()}, strict=False, assign=True)
     if config.tie_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
     return model.eval()
