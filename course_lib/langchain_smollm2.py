@@ -27,6 +27,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
 from course_lib import data
+from course_lib.runtime import device_of
 from course_lib.validation import check_positive_int, check_text
 
 # The tool-calling format SmolLM2-Instruct was fine-tuned on (its function-calling data, as in the
@@ -132,7 +133,7 @@ class SmolLM2Chat(BaseChatModel):
 
         chat = to_chat_dicts(messages, tools)
         inputs = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt",
-                                                    return_dict=True)
+                                                    return_dict=True).to(device_of(self.model))
         max_new = kwargs.get("max_new_tokens", self.max_new_tokens)
         with torch.no_grad():
             output = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False,
