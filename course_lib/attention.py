@@ -204,10 +204,6 @@ class MultiHeadAttention(nn.Module):
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
-    def _plain_projections(self) -> bool:
-        """True while q, k, v are plain linear layers (LoRA or quantization may have replaced them)."""
-        return all(type(p) is nn.Linear for p in (self.q_proj, self.k_proj, self.v_proj))
-
     def _split(self, t: Tensor) -> Tensor:  # (B, L, d_model) -> (B, heads, L, d_head)
         return t.view(t.shape[0], t.shape[1], self.n_heads, self.d_head).transpose(1, 2)
 
@@ -231,14 +227,6 @@ class MultiHeadAttention(nn.Module):
                                  f"got {tuple(context.shape)}")
         if cache is not None:
             check_type("cache", cache, KVCache, "a KVCache or None")
-        if self.training and context is None and cache is None and self._plain_projections():
-            # training speed: q, k and v from one matrix product (one large product runs faster than
-            # three small ones, forward and backward); the same numbers as the three separate layers
-            weight = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
-            bias = None if self.q_proj.bias is None else torch.cat([self.q_proj.bias, self.k_proj.bias,
-                                                                    self.v_proj.bias])
-            q, k, v = (self._split(t) for t in F.linear(x, weight, bias).split(self.d_model, dim=-1))
-            return self._attend(x, q, k, v, mask, need_weights)
         q = self._split(self.q_proj(x))
         if context is not None and cache is not None and len(cache):
             k, v = cache.k, cache.v  # cross-attention: the context's keys and values never change
