@@ -312,3 +312,117 @@ def finetuning_memory_bytes(shape: TransformerShape, method: str = "full", seq_l
     adapter_state = training_state_bytes(adapters, "mixed-precision adam")
     return {"weights": base + adapter_state["weights"], "gradients": adapter_state["gradients"],
             "optimizer states": adapter_state["optimizer states"], "activations": activations}
+
+
+# --- Many GPUs: what each one holds (ZeRO, tensor and pipeline parallelism) and how long training takes --
+
+PARALLEL_STRATEGIES = ("dp", "zero1", "zero2", "zero3")
+STRATEGY_NAMES = {"dp": "data parallel", "zero1": "ZeRO-1 (optimizer states)",
+                  "zero2": "ZeRO-2 (+ gradients)", "zero3": "ZeRO-3 / FSDP (+ parameters)"}
+GPU_MEMORY_BYTES = {"A10G": 24e9, "A100 40GB": 40e9, "A100 80GB": 80e9, "H100 80GB": 80e9}
+
+
+def model_state_bytes_per_gpu(n_params: float, n_gpus: int, strategy: str = "dp", k: float = 12.0,
+                              tp: int = 1, pp: int = 1) -> dict[str, float]:
+    """Bytes of parameters, gradients and optimizer states one GPU holds (Rajbhandari et al., 2020).
+
+    Mixed-precision Adam keeps 2 bytes of fp16/bf16 parameters and 2 of gradients per parameter, and
+    K = 12 bytes of optimizer state (an fp32 copy of the parameters and Adam's two moments). Tensor
+    parallelism (degree `tp`) and pipeline parallelism (degree `pp`) first give each GPU 1/(tp·pp) of
+    the model; the remaining n_gpus / (tp·pp) data-parallel copies then shard, depending on `strategy`:
+    "dp" nothing, "zero1" the optimizer states, "zero2" also the gradients, "zero3" also the parameters
+    (FSDP's full sharding). The paper's 7.5 B model on 64 GPUs: 120, 31.4, 16.6 and 1.9 GB.
+    """
+    n = check_number("n_params", n_params, positive=True)
+    check_positive_int("n_gpus", n_gpus)
+    check_choice("strategy", strategy, PARALLEL_STRATEGIES)
+    check_number("k", k, positive=True)
+    check_positive_int("tp", tp)
+    check_positive_int("pp", pp)
+    if n_gpus % (tp * pp):
+        raise ValueError(f"n_gpus: expected a multiple of tp x pp = {tp * pp}, got {n_gpus}")
+    dp = n_gpus // (tp * pp)
+    local = n / (tp * pp)  # the share of the model this GPU's tensor/pipeline slice holds
+    shard = {"dp": (1, 1, 1), "zero1": (1, 1, dp), "zero2": (1, dp, dp), "zero3": (dp, dp, dp)}[strategy]
+    return {"parameters": 2 * local / shard[0], "gradients": 2 * local / shard[1],
+            "optimizer states": k * local / shard[2]}
+
+
+def layer_activation_bytes(shape: TransformerShape, seq_len: int, micro_batch: int = 1, tp: int = 1,
+                           recompute: bool = False) -> float:
+    """Activations one transformer layer keeps for the backward pass, in 16-bit, per GPU.
+
+    Korthikanti et al. (2022) with a fused attention kernel and sequence parallelism: s·b·h·34/t
+    bytes. With full recomputation only the layer's input is kept (2·s·b·h/t bytes) and the rest is
+    computed again in the backward pass, one more forward pass of compute.
+    """
+    check_type("shape", shape, TransformerShape)
+    check_positive_int("seq_len", seq_len)
+    check_positive_int("micro_batch", micro_batch)
+    check_positive_int("tp", tp)
+    per_token = 2.0 if recompute else 34.0
+    return seq_len * micro_batch * shape.d_model * per_token / tp
+
+
+def per_gpu_memory(shape: TransformerShape, n_gpus: int, strategy: str = "dp", tp: int = 1, pp: int = 1,
+                   seq_len: int = 2048, micro_batch: int = 1, recompute: bool = False) -> dict[str, float]:
+    """Training memory of one GPU: `model_state_bytes_per_gpu` plus the activations of its pp-th of the
+    layers (all micro-batches in flight on the first pipeline stage are counted once: 1F1B keeps pp)."""
+    check_type("shape", shape, TransformerShape)
+    states = model_state_bytes_per_gpu(shape.n_params, n_gpus, strategy, tp=tp, pp=pp)
+    layers = -(-shape.n_layers // pp)  # this GPU's layers (rounded up)
+    in_flight = pp  # 1F1B: the first stage holds up to pp micro-batches' activations
+    activations = layers * in_flight * layer_activation_bytes(shape, seq_len, micro_batch, tp, recompute)
+    return {**states, "activations": activations}
+
+
+def serving_memory_per_gpu(shape: TransformerShape, tp: int = 1, dtype: str = "bfloat16", seq_len: int = 4096,
+                           batch: int = 1) -> dict[str, float]:
+    """Serving memory of one GPU with tensor parallelism `tp`: its 1/tp of the weights and of the KV cache
+    (each GPU keeps the keys and values of its own heads)."""
+    check_positive_int("tp", tp)
+    parts = inference_memory_bytes(shape, dtype, seq_len, batch)
+    return {part: value / tp for part, value in parts.items()}
+
+
+def training_days_with_recompute(n_params: float, n_tokens: float, n_gpus: int, flops_per_gpu: float,
+                                 recompute: bool = True) -> float:
+    """Days to train: 8·N·D FLOP with full activation recomputation (one extra forward pass on top of
+    6·N·D), at `flops_per_gpu` achieved FLOP/s per GPU (Narayanan et al., 2021, eq. 4: 8TP / nX)."""
+    check_number("n_params", n_params, positive=True)
+    check_number("n_tokens", n_tokens, positive=True)
+    check_positive_int("n_gpus", n_gpus)
+    check_number("flops_per_gpu", flops_per_gpu, positive=True)
+    flops = (8.0 if recompute else 6.0) * n_params * n_tokens
+    return flops / (n_gpus * flops_per_gpu) / SECONDS_PER_DAY
+
+
+GPT3_175B = TransformerShape("GPT-3 175B", n_layers=96, d_model=12288, n_heads=96, n_kv_heads=96, d_ff=49152,
+                             vocab_size=50257, tied_embeddings=True, gated_mlp=False)
+LLAMA2_70B = TransformerShape("Llama-2-70B", n_layers=80, d_model=8192, n_heads=64, n_kv_heads=8, d_ff=28672,
+                              vocab_size=32000, tied_embeddings=False)
+
+
+def gpus_needed(shape: TransformerShape, gpu: str, task: str, strategy: str = "zero3", seq_len: int = 2048,
+                recompute: bool = True, max_gpus: int = 4096) -> int | None:
+    """The fewest GPUs of kind `gpu` (a key of GPU_MEMORY_BYTES) on which `task` fits: "serve" (bf16 weights
+    and a 4,096-token KV cache, tensor parallel over the GPUs), "fine-tune lora" (a frozen bf16 model, tensor
+    parallel, adapters and activations small) or "train" (mixed-precision Adam sharded by `strategy` over
+    data-parallel GPUs, one micro-batch of `seq_len` tokens, activations recomputed or not). Powers of two
+    only; None if not even `max_gpus` are enough. 10 % of each GPU is kept free for the framework."""
+    check_choice("gpu", gpu, sorted(GPU_MEMORY_BYTES))
+    check_choice("task", task, ("serve", "fine-tune lora", "train"))
+    budget = 0.9 * GPU_MEMORY_BYTES[gpu]
+    n = 1
+    while n <= max_gpus:
+        if task == "serve":
+            need = sum(serving_memory_per_gpu(shape, tp=n).values())
+        elif task == "fine-tune lora":
+            parts = finetuning_memory_bytes(shape, "lora", seq_len=seq_len)
+            need = parts["weights"] / n + parts["activations"] / n
+        else:
+            need = sum(per_gpu_memory(shape, n, strategy, seq_len=seq_len, recompute=recompute).values())
+        if need <= budget:
+            return n
+        n *= 2
+    return None

@@ -101,3 +101,58 @@ def test_models_without_published_tokens_fall_back_on_the_published_compute():
 def test_bad_input_to_the_table_helpers_is_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+# --- many GPUs: ZeRO, tensor and pipeline parallelism, training time ------------------------------------
+
+@pytest.mark.parametrize("strategy, gigabytes", [("dp", 120.0), ("zero1", 31.4), ("zero2", 16.6), ("zero3", 1.9)])
+def test_zero_paper_figure_1_a_7_5b_model_on_64_gpus(strategy, gigabytes):
+    """Rajbhandari et al. (2020), Figure 1: Ψ = 7.5 B, K = 12, N_d = 64."""
+    parts = scaling.model_state_bytes_per_gpu(7.5e9, 64, strategy, k=12)
+    assert sum(parts.values()) / 1e9 == pytest.approx(gigabytes, abs=0.05)
+
+
+def test_tensor_and_pipeline_parallelism_divide_the_model_before_zero_shards_it():
+    alone = scaling.model_state_bytes_per_gpu(8e9, 8, "zero1")
+    split = scaling.model_state_bytes_per_gpu(8e9, 8, "zero1", tp=2, pp=2)  # 2 data-parallel copies left
+    assert split["parameters"] == alone["parameters"] / 4
+    assert split["optimizer states"] == 12 * 8e9 / 4 / 2
+    with pytest.raises(ValueError, match="n_gpus: expected a multiple of tp x pp = 4, got 6"):
+        scaling.model_state_bytes_per_gpu(8e9, 6, tp=2, pp=2)
+    with pytest.raises(ValueError, match="strategy"):
+        scaling.model_state_bytes_per_gpu(8e9, 8, "zero4")
+
+
+def test_recomputation_keeps_one_vector_per_token_and_layer_instead_of_34_bytes_per_width():
+    shape = scaling.LLAMA2_7B
+    full = scaling.layer_activation_bytes(shape, 2048)
+    assert full == 2048 * 4096 * 34
+    assert scaling.layer_activation_bytes(shape, 2048, recompute=True) == full * 2 / 34
+    assert scaling.layer_activation_bytes(shape, 2048, tp=4) == full / 4
+
+
+@pytest.mark.parametrize("n_params, tokens, gpus, flops, days", [
+    (175e9, 300e9, 1024, 140e12, 34),    # GPT-3 on 1,024 A100s at 140 TFLOP/s each (Narayanan et al., 2021)
+    (1.008e12, 450e9, 3072, 163e12, 84),  # their 1 T model on 3,072 A100s at 163 TFLOP/s each
+])
+def test_eight_n_d_reproduces_the_published_large_cluster_estimates(n_params, tokens, gpus, flops, days):
+    assert scaling.training_days_with_recompute(n_params, tokens, gpus, flops) == pytest.approx(days, abs=0.5)
+    without = scaling.training_days_with_recompute(n_params, tokens, gpus, flops, recompute=False)
+    assert without == pytest.approx(days * 6 / 8, abs=0.5)
+
+
+def test_the_seed_models_have_their_published_sizes():
+    assert scaling.GPT3_175B.n_params == pytest.approx(175e9, rel=0.01)
+    assert scaling.LLAMA2_70B.n_params == pytest.approx(69e9, rel=0.01)
+    assert scaling.LLAMA2_7B.n_params == pytest.approx(6.74e9, rel=0.01)
+
+
+def test_gpus_needed_grows_with_the_task_and_shrinks_with_the_gpu():
+    seven_b = scaling.LLAMA2_7B
+    serve = scaling.gpus_needed(seven_b, "A10G", "serve")
+    train = scaling.gpus_needed(seven_b, "A10G", "train")
+    assert serve == 1 < train  # 13.5 GB of bf16 weights fit one A10G; 16 bytes a parameter do not
+    assert scaling.gpus_needed(seven_b, "A100 80GB", "train") < train
+    assert scaling.gpus_needed(scaling.GPT3_175B, "A10G", "train", max_gpus=8) is None
+    with pytest.raises(ValueError, match="gpu"):
+        scaling.gpus_needed(seven_b, "T4", "serve")
