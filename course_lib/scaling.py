@@ -405,11 +405,13 @@ LLAMA2_70B = TransformerShape("Llama-2-70B", n_layers=80, d_model=8192, n_heads=
 
 def gpus_needed(shape: TransformerShape, gpu: str, task: str, strategy: str = "zero3", seq_len: int = 2048,
                 recompute: bool = True, max_gpus: int = 4096) -> int | None:
-    """The fewest GPUs of kind `gpu` (a key of GPU_MEMORY_BYTES) on which `task` fits: "serve" (bf16 weights
-    and a 4,096-token KV cache, tensor parallel over the GPUs), "fine-tune lora" (a frozen bf16 model, tensor
-    parallel, adapters and activations small) or "train" (mixed-precision Adam sharded by `strategy` over
-    data-parallel GPUs, one micro-batch of `seq_len` tokens, activations recomputed or not). Powers of two
-    only; None if not even `max_gpus` are enough. 10 % of each GPU is kept free for the framework."""
+    """The fewest GPUs of kind `gpu` (a key of GPU_MEMORY_BYTES) on which `task` fits, powers of two only:
+    "serve": bf16 weights and a 4,096-token KV cache, tensor parallel over the GPUs;
+    "fine-tune lora": a frozen bf16 model and the activations of one `seq_len` sequence, both split by
+    tensor parallelism (the adapters are negligible);
+    "train": mixed-precision Adam sharded by `strategy` over data-parallel GPUs, one micro-batch of
+    `seq_len` tokens, activations recomputed or not.
+    None if not even `max_gpus` are enough. 10 % of each GPU is kept free for the framework."""
     check_choice("gpu", gpu, sorted(GPU_MEMORY_BYTES))
     check_choice("task", task, ("serve", "fine-tune lora", "train"))
     budget = 0.9 * GPU_MEMORY_BYTES[gpu]
