@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 from torch import Tensor, nn
 
-from course_lib.validation import check_int, check_number, check_type
+from course_lib.validation import check_choice, check_int, check_number, check_type
 
 _RANK_EXPECTED = "a positive int (LoRA's r, e.g. 4 or 8)"
 
@@ -135,18 +135,20 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-def fine_tuning_bytes(n_params: int, n_trainable: int, weight_bytes: int = 4, grad_bytes: int = 4,
-                      optimizer_bytes: int = 8) -> dict[str, int]:
-    """Memory for the model's state while fine-tuning with Adam, activations left out: every weight
-    (`weight_bytes` each), a gradient for each trainable one, and Adam's two moments for each trainable
-    one (`optimizer_bytes`: two fp32 numbers). Full fine-tuning trains all `n_params`; LoRA only
-    its A and B matrices, so the gradients and the optimizer state shrink to almost nothing."""
+def fine_tuning_bytes(n_params: int, n_trainable: int, recipe: str = "fp32 adam") -> dict[str, float]:
+    """Memory for the model's state while fine-tuning, activations left out: every weight, and for each
+    trainable one its gradient and the optimizer's state, at the bytes per parameter of `recipe`
+    (`scaling.TRAINING_BYTES_PER_PARAM`; "fp32 adam": 4 + 4 + 8). Full fine-tuning trains all `n_params`;
+    LoRA only its A and B matrices, so the gradients and the optimizer state shrink to almost nothing."""
+    from course_lib.scaling import TRAINING_BYTES_PER_PARAM
+
     check_int("n_params", n_params, low=1, what="a positive int")
     check_int("n_trainable", n_trainable, low=0, what="an int >= 0")
     if n_trainable > n_params:
         raise ValueError(f"n_trainable: expected at most n_params={n_params:,}, got {n_trainable:,}")
-    parts = {"weights": n_params * weight_bytes, "gradients": n_trainable * grad_bytes,
-             "optimizer state": n_trainable * optimizer_bytes}
+    per = TRAINING_BYTES_PER_PARAM[check_choice("recipe", recipe, sorted(TRAINING_BYTES_PER_PARAM))]
+    parts = {"weights": n_params * per["weights"], "gradients": n_trainable * per["gradients"],
+             "optimizer state": n_trainable * per["optimizer states"]}
     return {**parts, "total": sum(parts.values())}
 
 
