@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from course_lib.distributed.comm import Counter
 from course_lib.model import GPT, GPTConfig
 
 REPORT_PREFIX = "RESULT "  # the line `launch` looks for in rank 0's output
@@ -84,21 +87,23 @@ def train_single(run: RunConfig, device: torch.device | str = "cpu") -> list[flo
 
 
 def data_parallel_steps(model: nn.Module, optimizer: torch.optim.Optimizer, run: RunConfig, rank: int,
-                        world: int, device: torch.device) -> list[float]:
+                        world: int, device: torch.device, counter: Counter | None = None) -> list[float]:
     """The training loop the data-parallel scripts share (DDP, ZeRO-1, FSDP): each rank trains on its
     slice of every global batch, and the wrapper around the model averages the gradients during
     backward, so each step equals one step on the whole batch. Returns each step's loss, averaged
-    over the ranks."""
+    over the ranks; `counter` tallies the collectives of each step."""
     if run.batch % world:
         raise ValueError(f"--batch: expected a multiple of the {world} ranks, got {run.batch}")
     share = run.batch // world
+    counter = counter if counter is not None else Counter()
     losses = []
     for ids, targets in batches(run):
         mine = slice(rank * share, (rank + 1) * share)  # this rank's slice of the global batch
-        loss = loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
-        optimizer.zero_grad()
-        loss.backward()  # DDP all-reduces the gradients here; FSDP gathers weights, reduce-scatters gradients
-        optimizer.step()  # ZeRO-1 and FSDP: each rank updates only its own shard (ZeRO-1 then broadcasts it)
+        with counter.step():  # counts every collective PyTorch calls in this step
+            loss = loss_fn(model(ids[mine].to(device)), targets[mine].to(device))
+            optimizer.zero_grad()
+            loss.backward()  # DDP all-reduces the gradients here; FSDP gathers weights, reduce-scatters gradients
+            optimizer.step()  # ZeRO-1 and FSDP: each rank updates only its own shard (ZeRO-1 then broadcasts it)
         losses.append(mean_across_ranks(loss.item(), device))
     return losses
 
@@ -169,15 +174,37 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> list[Tensor]:
             if isinstance(t, Tensor) and name != "step"]
 
 
+def model_sizes(run: RunConfig) -> dict:
+    """What the communication formulas need: the parameter count Ψ of the whole model, the tokens of a
+    global batch, the width, the layers and the bytes of one value (fp32)."""
+    config = tiny_config()
+    return {"n_params": sum(p.numel() for p in GPT(config).parameters()), "tokens": run.batch * run.seq_len,
+            "d_model": config.d_model, "n_layers": config.n_layers, "bytes_per_value": 4}
+
+
+def communication(counter: Counter, run: RunConfig, **sizes) -> dict:
+    """Every rank's tallies of `counter`, gathered (call it on all ranks), with the sizes the formulas
+    of `course_lib.distributed.collective_bytes` need. "communication" is rank 0's last step: later
+    steps repeat it, while the first two can carry set-up traffic (DDP re-broadcasts its bucket order
+    after step 0, the pipeline sends tensor shapes in step 0); "communication_steps" has them all."""
+    everyone = [None] * dist.get_world_size()
+    dist.all_gather_object(everyone, counter.steps)
+    return {"communication": everyone[0][-1], "communication_steps": everyone[0],
+            "communication_by_rank": [steps[-1] for steps in everyone],
+            "sizes": {**model_sizes(run), "world": dist.get_world_size(), **sizes}}
+
+
 def report(technique: str, run: RunConfig, losses: list[float], held: list[dict],
-           device: torch.device | str = "cpu") -> None:
-    """Rank 0 trains the single-process reference itself and prints both, plus one JSON line for `launch`."""
+           device: torch.device | str = "cpu", extra: dict | None = None) -> None:
+    """Rank 0 trains the single-process reference itself and prints both, plus one JSON line for `launch`
+    (with `extra`, e.g. `communication(...)`, merged in)."""
     if dist.get_rank() != 0:
         return
     reference = train_single(run, device)
     difference = max(abs(a - b) for a, b in zip(losses, reference))
-    result = {"technique": technique, "world_size": dist.get_world_size(), "losses": losses,
-              "reference": reference, "max_difference": difference, "held": held}
+    result = {"technique": technique, "script": Path(sys.argv[0]).stem, "world_size": dist.get_world_size(),
+              "losses": losses, "reference": reference, "max_difference": difference, "held": held,
+              **(extra or {})}
     for step, (a, b) in enumerate(zip(losses, reference)):
         print(f"step {step}: loss {a:.6f}   single process {b:.6f}")
     print(f"{technique}: largest difference from single-process training {difference:.2e}", flush=True)

@@ -6,7 +6,7 @@ after backward, the gradients are averaged across ranks (all-reduce), so every c
 
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from course_lib.distributed import common
+from course_lib.distributed import comm, common
 
 
 def main() -> None:
@@ -14,9 +14,10 @@ def main() -> None:
     rank, world, device = common.setup()
     model = DDP(common.build_model(run.seed, device))  # same seed: every rank starts from the same weights
     optimizer = common.make_optimizer(model.parameters(), run)
-    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device)
+    counter = comm.Counter()  # counts the collectives of each step: one all-reduce per gradient bucket
+    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device, counter)
     held = common.held_per_rank(model, common.optimizer_tensors(optimizer), device)
-    common.report("DDP", run, losses, held, device)
+    common.report("DDP", run, losses, held, device, common.communication(counter, run))
     common.teardown()
 
 

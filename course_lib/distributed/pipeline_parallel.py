@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.distributed.pipelining import PipelineStage, ScheduleGPipe
 
-from course_lib.distributed import common
+from course_lib.distributed import comm, common
 
 MICRO_BATCHES = 4
 
@@ -56,21 +56,24 @@ def main() -> None:
     stage = PipelineStage(stage_module, stage_index=rank, num_stages=world, device=device)
     schedule = ScheduleGPipe(stage, n_microbatches=MICRO_BATCHES, loss_fn=common.loss_fn)  # grads averaged
     optimizer = common.make_optimizer(stage_module.parameters(), run)
+    counter = comm.Counter()  # sends and receives of activations and of their gradients
     losses = []
     for ids, targets in common.batches(run):
-        optimizer.zero_grad()
-        if rank == 0:
-            schedule.step(ids.to(device))  # sends activations forward, receives their gradients back
-            loss = torch.zeros(1, device=device)
-        else:
-            micro_losses = []
-            schedule.step(target=targets.to(device), losses=micro_losses)
-            loss = torch.stack(micro_losses).mean().reshape(1)  # equal micro-batches: mean = batch mean
-        optimizer.step()
+        with counter.step():
+            optimizer.zero_grad()
+            if rank == 0:
+                schedule.step(ids.to(device))  # sends activations forward, receives their gradients back
+                loss = torch.zeros(1, device=device)
+            else:
+                micro_losses = []
+                schedule.step(target=targets.to(device), losses=micro_losses)
+                loss = torch.stack(micro_losses).mean().reshape(1)  # equal micro-batches: mean = batch mean
+            optimizer.step()
         torch.distributed.broadcast(loss, src=world - 1)  # only the last stage knows the loss
         losses.append(loss.item())
     held = common.held_per_rank(stage_module, common.optimizer_tensors(optimizer), device)
-    common.report("pipeline parallel", run, losses, held, device)
+    common.report("pipeline parallel", run, losses, held, device,
+                  common.communication(counter, run, micro_batches=MICRO_BATCHES))
     common.teardown()
 
 

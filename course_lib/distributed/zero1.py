@@ -8,7 +8,7 @@ import torch
 from torch.distributed.optim import ZeroRedundancyOptimizer
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from course_lib.distributed import common
+from course_lib.distributed import comm, common
 
 
 def main() -> None:
@@ -16,9 +16,10 @@ def main() -> None:
     rank, world, device = common.setup()
     model = DDP(common.build_model(run.seed, device))
     optimizer = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=torch.optim.AdamW, lr=run.lr)
-    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device)
+    counter = comm.Counter()  # DDP's all-reduce, then one broadcast per parameter from the rank that owns it
+    losses = common.data_parallel_steps(model, optimizer, run, rank, world, device, counter)
     held = common.held_per_rank(model, common.optimizer_tensors(optimizer.optim), device)
-    common.report("ZeRO-1", run, losses, held, device)
+    common.report("ZeRO-1", run, losses, held, device, common.communication(counter, run))
     common.teardown()
 
 
