@@ -20,6 +20,11 @@ ok() { printf '    ok: %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 # Refuse: print the reason (first argument) and advice (the others, each may span lines).
+# Print the comment block at the top of the script $1 (its usage text), without the "# " prefixes.
+print_help() {
+    sed -n '2,/^set -euo/p' "$1" | sed '$d; s/^# \{0,1\}//'
+}
+
 die() {
     printf '\nERROR: %s\n' "$1" >&2
     shift

@@ -74,7 +74,7 @@ parse_args() {
         case $1 in
             --quantize) QUANTIZE=bnb.nf4 ;;
             -h | --help)
-                sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+                print_help "${BASH_SOURCE[0]}"
                 exit 0 ;;
             *) die "Unknown argument '$1'. Usage: bash ec2/llama7b.sh [--quantize]" ;;
         esac

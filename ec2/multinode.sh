@@ -68,7 +68,7 @@ parse_args() {
                 esac
                 shift ;;
             -h | --help)
-                sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+                print_help "${BASH_SOURCE[0]}"
                 exit 0 ;;
             *) die "Unknown argument '$1'." "$USAGE" ;;
         esac
