@@ -1,6 +1,7 @@
 """The exercise checkers report passed / failed-with-a-reason / not attempted."""
 
 import numpy as np
+import pytest
 
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, check, expect_close, expect_equal
 
@@ -26,3 +27,30 @@ def test_close_numbers_pass_and_far_ones_name_the_difference():
     assert failed.status == FAILED and "largest difference 0.5" in failed.detail
     shape = check("3", lambda: expect_close(np.zeros(3), np.zeros(2), "v"))
     assert "expected shape (2,), got shape (3,)" in shape.detail
+
+
+def test_an_answer_that_raises_is_a_failed_result_naming_the_error_and_the_line_not_a_traceback():
+    def learners_translate(words):
+        dictionary = {"le": "the", "chat": "cat"}
+        return [dictionary[w] for w in words]  # KeyError on a word it does not know
+
+    result = check("2", lambda: learners_translate(["le", "chien"]))
+    assert result.status == FAILED
+    assert "your code raised KeyError: 'chien'" in result.detail
+    assert "of `<listcomp>`" in result.detail or "of `learners_translate`" in result.detail
+    assert "line" in result.detail and str(result).startswith("❌")
+
+
+def test_an_error_without_a_message_is_still_named():
+    def broken():
+        raise ValueError()
+
+    assert "your code raised ValueError (line" in check("1", broken).detail
+
+
+def test_a_keyboard_interrupt_is_not_swallowed():
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        check("1", interrupted)

@@ -35,14 +35,36 @@ class Result:
     __str__ = __repr__
 
 
+def _where_in_learner_code(error: BaseException) -> str:
+    """' (line N of `function`)' for the deepest frame of the traceback that is the learner's code
+    (not course_lib, not an installed library), or '' if there is none."""
+    import os
+    import traceback
+
+    library = (os.path.dirname(os.path.dirname(__file__)), os.sep + "site-packages" + os.sep,
+               os.sep + "lib" + os.sep + "python")
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(library[0])
+              and library[1] not in f.filename and library[2] not in f.filename]
+    return f" (line {frames[-1].lineno} of `{frames[-1].name}`)" if frames else ""
+
+
 def check(exercise: str, attempt: Callable[[], Any], success: str = "") -> Result:
-    """Run `attempt()`; a `Mismatch` becomes a failed Result with its message, NotImplementedError 'not attempted'."""
+    """Run `attempt()`; a `Mismatch` becomes a failed Result with its message, NotImplementedError 'not attempted'.
+
+    Any other error raised by the learner's code (a KeyError, a shape error from PyTorch) is a failed
+    Result too, naming the error and where it happened, instead of a traceback that hides the hint.
+    """
     try:
         attempt()
     except NotImplementedError:
         return Result(exercise, NOT_ATTEMPTED, "Replace the `raise NotImplementedError` with your answer.")
     except Mismatch as mismatch:
         return Result(exercise, FAILED, str(mismatch))
+    except Exception as error:  # the learner's code crashed: say how, and keep the notebook going
+        message = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else ""
+        return Result(exercise, FAILED, f"your code raised {type(error).__name__}"
+                                        f"{': ' + message if message else ''}{_where_in_learner_code(error)}. "
+                                        "Read the message, fix that line, and run the cell again.")
     return Result(exercise, PASSED, success)
 
 
