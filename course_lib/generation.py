@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from course_lib.runtime import synchronize
 from course_lib.validation import check_non_negative_int, check_positive_int, check_type
 
 
@@ -120,17 +121,11 @@ def generation_speed(model: nn.Module, ids: Tensor, new_tokens: int = 32) -> dic
     import time
 
     check_positive_int("new_tokens", new_tokens)
-    device = ids.device
-
-    def wait() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     generate(model, ids, min(new_tokens, 4))  # warm-up: first-call allocations, kernel selection
-    wait()
+    synchronize(ids.device)
     start = time.perf_counter()
     out = generate(model, ids, new_tokens)
-    wait()
+    synchronize(ids.device)
     seconds = time.perf_counter() - start
     return {"tokens_per_second": new_tokens / seconds, "seconds": seconds, "ids": out}
 

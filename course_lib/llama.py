@@ -340,7 +340,7 @@ def random_llama(config: LlamaConfig, device="cpu", dtype: torch.dtype = torch.b
     generator = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if name.endswith("norm.weight") or "layernorm" in name:
+            if name.endswith("norm.weight"):  # every RMSNorm (input_layernorm, ..., norm): scale 1
                 parameter.fill_(1.0)
             else:
                 parameter.normal_(0.0, 0.02, generator=generator)

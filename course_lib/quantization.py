@@ -307,7 +307,7 @@ def matmul_tflops(dtype: torch.dtype, device="cpu", n: int = 2048, repeat: int =
     """Speed of an n x n matrix product in `dtype` on `device`, in TFLOP/s (2·n³ operations per product,
     median of `repeat` after a warm-up). A GPU's tensor cores run fp16 and bf16 several times faster
     than fp32; most CPUs do not."""
-    from course_lib.runtime import median_time
+    from course_lib.runtime import median_time, synchronize
 
     check_type("dtype", dtype, torch.dtype, "a torch.dtype such as torch.bfloat16")
     if not dtype.is_floating_point:
@@ -316,11 +316,9 @@ def matmul_tflops(dtype: torch.dtype, device="cpu", n: int = 2048, repeat: int =
     generator = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=generator).to(device, dtype)
     b = torch.randn(n, n, generator=generator).to(device, dtype)
-    wait = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-
     def product() -> None:
         a @ b
-        wait()
+        synchronize(device)
 
     return 2 * n**3 / median_time(product, repeat=repeat) / 1e12
 
@@ -352,12 +350,13 @@ def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int
     """Greedy generation speed of a Hugging Face model: exactly `n_tokens` new tokens, timed."""
     import time
 
+    from course_lib.runtime import synchronize
+
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    wait = torch.cuda.synchronize if model.device.type == "cuda" else (lambda: None)
-    wait()
+    synchronize(model.device)
     start = time.perf_counter()
     model.generate(**inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False)
-    wait()
+    synchronize(model.device)
     return n_tokens / (time.perf_counter() - start)
 
 

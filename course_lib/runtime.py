@@ -149,11 +149,15 @@ def to_device(batch, device):
     return batch
 
 
-def generator(seed: int, device=None) -> "torch.Generator":
-    """A seeded random-number generator on `device` (default: `get_device()`), for sampling and batches."""
-    check_type("seed", seed, int, "an int")
+def synchronize(device) -> None:
+    """Wait until `device` has finished the work queued on it (CUDA and MPS run asynchronously), so a
+    clock read afterwards times the work itself; nothing to wait for on the CPU."""
     torch = _torch()
-    return torch.Generator(device=get_device() if device is None else torch.device(device)).manual_seed(seed)
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
 
 
 def profile() -> str:

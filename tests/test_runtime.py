@@ -99,13 +99,9 @@ def test_the_gpu_profile_leaves_torch_all_its_cpu_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_generator_is_seeded_and_on_the_course_device(monkeypatch):
-    monkeypatch.setenv("COURSE_PROFILE", "cpu")
-    a, b = runtime.generator(7), runtime.generator(7)
-    assert a.device == torch.device("cpu")
-    assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
-    with pytest.raises(TypeError, match="seed"):
-        runtime.generator("7")
+def test_synchronize_has_nothing_to_wait_for_on_the_cpu():
+    runtime.synchronize("cpu")
+    runtime.synchronize(torch.device("cpu"))
 
 
 def test_device_of_is_where_the_parameters_are():
