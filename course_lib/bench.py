@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu_text = f"{rows[-1][3]:8.0f} MB GPU" if gpu else "       — GPU"
         print(f"{path.name:45s} {rows[-1][1]:8.1f} s {rows[-1][2]:8.0f} MB RAM {gpu_text}", flush=True)
 
-    print(f"\n| notebook | profile | wall time (min) | peak RAM (MB) | peak GPU memory (MB) |\n|---|---|---|---|---|")
+    print("\n| notebook | profile | wall time (min) | peak RAM (MB) | peak GPU memory (MB) |\n|---|---|---|---|---|")
     for name, seconds, ram, gpu in rows:
         if seconds is None:
             print(f"| {name} | {profile} | FAILED | FAILED | FAILED |")

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from course_lib import generation, lora, scaling
 from course_lib.attention import KVCache, causal_mask
 from course_lib.generation import sampling_probs  # noqa: F401  (notebook 09 uses it from here)
-from course_lib.validation import (check_choice, check_file, check_ids_below, check_non_negative_int, check_positive_int,
+from course_lib.validation import (check_choice, check_file, check_ids_below, check_positive_int,
                                    check_type)
 
 if TYPE_CHECKING:

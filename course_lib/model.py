@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from course_lib import generation
 from course_lib.attention import KVCache, MultiHeadAttention
 from course_lib.generation import sample_next  # noqa: F401  (kept importable from here: notebook 07 builds it)
-from course_lib.validation import (check_choice, check_ids_below, check_non_negative_int, check_positive_int,
+from course_lib.validation import (check_choice, check_ids_below, check_positive_int,
                                    check_type)
 
 NORMS = ("pre", "post", "none")
