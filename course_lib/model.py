@@ -1,8 +1,9 @@
-"""The transformer, built from the attention of notebooks 03-06: blocks, a GPT, an encoder-decoder.
+"""The transformer, built from the attention of notebooks 03-06: blocks and a GPT.
 
 Notebook 06 builds `FeedForward` and `Block` (attention + feed-forward, stacked); notebook 07 turns
-the knobs of a deep stack (`norm="pre" | "post" | "none"`, `skip`, `dropout`), trains the
-encoder-decoder `Seq2SeqTransformer` as a translator and the decoder-only `GPT` on the Python docs.
+the knobs of a deep stack (`norm="pre" | "post" | "none"`, `skip`, `dropout`) and trains the
+decoder-only `GPT` on the Python docs (its encoder-decoder translator, built from the same `Block`,
+lives in `course_lib.seq2seq`).
 With the same configuration and weights, `GPT` computes exactly what Hugging Face's
 `GPT2LMHeadModel` computes (`GPT.from_hf_gpt2`); notebooks 08, 09 and 11 start from it.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -348,131 +348,3 @@ def gpt2_state_dict_to_ours(hf_state: dict[str, Tensor], config: GPTConfig) -> d
             ours[b + mine + ".weight"] = t[h + theirs + ".weight"]
             ours[b + mine + ".bias"] = t[h + theirs + ".bias"]
     return {k: v.detach().clone().contiguous() for k, v in ours.items()}
-
-
-@dataclass
-class Seq2SeqConfig:
-    """Sizes of an encoder-decoder transformer (the 2017 translation model, with pre-norm blocks).
-
-    src_vocab_size / tgt_vocab_size: token ids of the source (French) and target (English) sides;
-    context_length: longest sentence on either side; pad_id: the padding id (ignored by attention
-    and by the loss); the rest as in `GPTConfig`.
-    """
-
-    src_vocab_size: int
-    tgt_vocab_size: int
-    context_length: int = 32
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int | None = None
-    dropout: float = 0.0
-    pad_id: int = 0
-    layer_norm_eps: float = 1e-5
-
-    def __post_init__(self) -> None:
-        for name in ("src_vocab_size", "tgt_vocab_size", "context_length", "d_model", "n_layers", "n_heads"):
-            check_positive_int(name, getattr(self, name))
-        if self.d_ff is None:
-            self.d_ff = 4 * self.d_model
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model, n_heads: d_model must be a multiple of n_heads, "
-                             f"got d_model={self.d_model}, n_heads={self.n_heads}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {self.dropout!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Seq2SeqTransformer(nn.Module):
-    """Encoder (left of the famous figure) reads the source sentence with full attention; decoder
-    (right) writes the target one token at a time, with masked self-attention and cross-attention
-    to the encoder's vectors — the contextual embeddings of the source sentence."""
-
-    def __init__(self, config: Seq2SeqConfig):
-        super().__init__()
-        check_type("config", config, Seq2SeqConfig)
-        self.config = c = config
-        self.src_emb = nn.Embedding(c.src_vocab_size, c.d_model)
-        self.tgt_emb = nn.Embedding(c.tgt_vocab_size, c.d_model)
-        self.pos_emb = nn.Embedding(c.context_length, c.d_model)
-        self.drop = nn.Dropout(c.dropout)
-
-        def blocks(decoder: bool) -> nn.ModuleList:
-            return nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout, causal=decoder,
-                                       cross_attention=decoder, layer_norm_eps=c.layer_norm_eps)
-                                 for _ in range(c.n_layers))
-
-        self.encoder, self.decoder = blocks(False), blocks(True)
-        self.enc_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
-        self.dec_norm = nn.LayerNorm(c.d_model, eps=c.layer_norm_eps)
-        self.lm_head = nn.Linear(c.d_model, c.tgt_vocab_size, bias=False)
-        _init_weights(self, c.n_layers)
-
-    def _embed(self, ids: Tensor, table: nn.Embedding, name: str) -> Tensor:
-        _check_ids(ids, table.num_embeddings, name)
-        if ids.shape[1] > self.config.context_length:
-            raise ValueError(f"{name}: sequence length {ids.shape[1]} is longer than the context length "
-                             f"{self.config.context_length} (config.context_length)")
-        positions = torch.arange(ids.shape[1], device=ids.device)
-        return self.drop(table(ids) + self.pos_emb(positions))
-
-    def source_mask(self, src: Tensor) -> Tensor:
-        """(batch, 1, 1, src_length) boolean: True where a key is a real token, False on padding."""
-        return (src != self.config.pad_id)[:, None, None, :]
-
-    def encode(self, src: Tensor) -> Tensor:
-        """Source ids (batch, src_length) → one contextual vector per source token (batch, src_length, d_model)."""
-        x, mask = self._embed(src, self.src_emb, "src"), self.source_mask(src)
-        for block in self.encoder:
-            x = block(x, self_mask=mask)
-        return self.enc_norm(x)
-
-    def decode(self, tgt: Tensor, memory: Tensor, src: Tensor) -> Tensor:
-        """Target ids so far (batch, tgt_length) and the encoder's output → next-token logits."""
-        x, mask = self._embed(tgt, self.tgt_emb, "tgt"), self.source_mask(src)
-        for block in self.decoder:
-            x = block(x, context=memory, context_mask=mask)
-        return self.lm_head(self.dec_norm(x))
-
-    def forward(self, src: Tensor, tgt: Tensor) -> Tensor:
-        """Teacher forcing: logits for every position of `tgt` given the whole source sentence."""
-        return self.decode(tgt, self.encode(src), src)
-
-    def loss(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
-        """Cross-entropy of predicting `tgt_out` (the target shifted left) from `tgt_in`; pads ignored."""
-        logits = self(src, tgt_in)
-        return F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=self.config.pad_id)
-
-    @torch.no_grad()
-    def translate(self, src: Tensor, bos_id: int, eos_id: int, max_len: int | None = None) -> list[list[int]]:
-        """Greedy decoding: the target ids (without BOS/EOS) for each source row of `src`."""
-        max_len = self.config.context_length if max_len is None else min(max_len, self.config.context_length)
-        was_training = self.training
-        self.eval()
-        try:
-            memory = self.encode(src)
-            out = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-            for _ in range(max_len - 1):
-                next_id = self.decode(out, memory, src)[:, -1].argmax(-1, keepdim=True)
-                out = torch.cat([out, next_id], dim=1)
-                if bool((out == eos_id).any(dim=1).all()):
-                    break
-        finally:
-            self.train(was_training)
-        results = []
-        for row in out[:, 1:].tolist():
-            results.append(row[:row.index(eos_id)] if eos_id in row else row)
-        return results
-
-
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int = 0) -> Tensor:
-    """Lists of ids of different lengths → one (batch, longest) tensor, padded on the right."""
-    if not sequences:
-        raise ValueError("sequences: expected at least one sequence of ids, got none")
-    longest = max(len(s) for s in sequences)
-    out = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        out[i, :len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-    return out

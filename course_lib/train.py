@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -221,7 +221,8 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> nn.Modu
     configuration stored in the file. Every weight must match (tied weights are restored by sharing)."""
     from safetensors.torch import load_file
 
-    from course_lib.model import GPT, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
+    from course_lib.model import GPT, GPTConfig
+    from course_lib.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 
     path = Path(path)
     if not path.is_file():
@@ -257,153 +258,3 @@ def load_tiny_gpt():
     model = load_checkpoint(path)
     tokenizer = BPETokenizer.load(data.checked_path(read_metadata(path)["tokenizer"]))
     return model, tokenizer
-
-
-# --- Translation (notebook 07): sentence pairs as tensors for Seq2SeqTransformer, and scores ---
-
-SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
-
-
-class TranslationData:
-    """French–English pairs as padded id tensors for `model.Seq2SeqTransformer` (notebook 07).
-
-    French is cut with `translation.tokenize` (which splits elisions: "l'oiseau" → "l'", "oiseau"),
-    English on spaces. Both vocabularies hold `<unk>` (0), `<pad>`, `<bos>`, `<eos>` and every word of
-    `pairs`; a word never seen in training becomes `<unk>`.
-    """
-
-    def __init__(self, pairs: Sequence[tuple[str, str]]):
-        from course_lib.translation import Vocabulary
-
-        if not pairs:
-            raise ValueError("pairs: expected at least one (french, english) pair, got none")
-        self.src_vocab, self.tgt_vocab = Vocabulary(SPECIAL_TOKENS), Vocabulary(SPECIAL_TOKENS)
-        for fr, en in pairs:
-            for token in self.source_tokens(fr):
-                self.src_vocab.add(token)
-            for token in self.target_tokens(en):
-                self.tgt_vocab.add(token)
-        self.pad_id, self.bos_id, self.eos_id = (self.tgt_vocab.index(t) for t in SPECIAL_TOKENS)
-        self.src = [self.src_vocab.encode(self.source_tokens(fr)) for fr, _ in pairs]
-        self.tgt = [[self.bos_id, *self.tgt_vocab.encode(self.target_tokens(en)), self.eos_id] for _, en in pairs]
-        self.max_length = max(max(len(s) for s in self.src), max(len(t) for t in self.tgt))
-
-    @staticmethod
-    def source_tokens(sentence: str) -> list[str]:
-        from course_lib.translation import tokenize
-
-        return tokenize(sentence)
-
-    @staticmethod
-    def target_tokens(sentence: str) -> list[str]:
-        return sentence.split()
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-    def batch(self, size: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """`size` random pairs as (source, target input, target output): the target input starts with
-        <bos>, the output is the same shifted left and ends with <eos>; padding is <pad>."""
-        from course_lib.model import pad_batch
-
-        rows = torch.randint(0, len(self.src), (size,), generator=generator).tolist()
-        src = pad_batch([self.src[i] for i in rows], self.pad_id)
-        tgt = pad_batch([self.tgt[i] for i in rows], self.pad_id)
-        return src, tgt[:, :-1], tgt[:, 1:]
-
-    def source_ids(self, sentences: Sequence[str]) -> Tensor:
-        """French sentences as one padded (batch, length) tensor of ids."""
-        from course_lib.model import pad_batch
-
-        return pad_batch([self.src_vocab.encode(self.source_tokens(s)) for s in sentences], self.pad_id)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        """Target ids (without <bos>/<eos>) back to an English sentence."""
-        return " ".join(self.tgt_vocab.decode(list(ids)))
-
-
-def augment_pairs(pairs, glossary: dict[str, str], kinds: dict[str, str], n: int, seed: int = 0,
-                  swap: float = 0.7) -> list[tuple[str, str]]:
-    """`n` new (french, english) pairs written from `pairs` (SentencePairs) with the glossary: a noun
-    or adjective whose glossary translation appears once in the English sentence is swapped, with
-    probability `swap`, for a random glossary word of the same kind and number, in both languages at
-    once ("la clé lourde" / "the heavy key" → "la vache lourde" / "the heavy cow"). The sentence's
-    grammar is kept, so the translator meets each glossary word in many contexts (notebook 07).
-    French genders are not matched ("le oiseau"); the English side is always right."""
-    import random
-
-    from course_lib.translation import tokenize
-
-    plural = lambda word: word.endswith(("s", "x"))  # noqa: E731 - French plural, near enough here
-    groups: dict[tuple[str, bool], list[str]] = {}
-    for word, kind in sorted(kinds.items()):
-        if kind in ("noun", "adjective") and " " not in glossary[word]:
-            groups.setdefault((kind, plural(word)), []).append(word)
-
-    def swappable(fr: list[str], en: list[str]) -> list[tuple[int, int]]:
-        """(French position, English position) of the words that can be swapped in this pair."""
-        found = []
-        for i, word in enumerate(fr):
-            target = glossary.get(word)
-            if kinds.get(word) in ("noun", "adjective") and target and " " not in target and en.count(target) == 1 \
-                    and fr.count(word) == 1:
-                found.append((i, en.index(target)))
-        return found
-
-    sources = []
-    for pair in pairs:
-        fr, en = tokenize(pair.fr), pair.en.split()
-        if swappable(fr, en):
-            sources.append((fr, en))
-    if n and not sources:
-        raise ValueError("pairs: no noun or adjective translates by the glossary in any pair, nothing to swap")
-    rng, made = random.Random(seed), []
-    while len(made) < n:
-        fr, en = (list(x) for x in rng.choice(sources))
-        for i, j in swappable(fr, en):
-            if rng.random() < swap:
-                fr[i] = rng.choice(groups[(kinds[fr[i]], plural(fr[i]))])
-                en[j] = glossary[fr[i]]
-        made.append((" ".join(fr), " ".join(en)))
-    return made
-
-
-def translate(model: nn.Module, data: TranslationData, sentences: Sequence[str]) -> list[str]:
-    """Greedy translations of French `sentences` by a trained `Seq2SeqTransformer`."""
-    if isinstance(sentences, str):
-        raise TypeError("sentences: expected a list of sentences, got a single str (wrap it in a list)")
-    out = model.translate(data.source_ids(sentences).to(device_of(model)), data.bos_id, data.eos_id)
-    return [data.decode(ids) for ids in out]
-
-
-def _char_ngrams(text: str, n: int) -> dict[str, int]:
-    text = "".join(text.split())  # chrF ignores spaces
-    counts: dict[str, int] = {}
-    for i in range(len(text) - n + 1):
-        counts[text[i:i + n]] = counts.get(text[i:i + n], 0) + 1
-    return counts
-
-
-def chrf(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 6, beta: float = 2.0) -> float:
-    """Corpus chrF (Popović, 2015) in percent: character n-gram (n = 1..max_n) precision and recall,
-    counted over all sentences, averaged over n, combined as an F-score weighting recall beta times
-    as much as precision. 100 means identical; a near miss ("cats" for "cat") still earns credit."""
-    if isinstance(hypotheses, str) or isinstance(references, str):
-        raise TypeError("hypotheses, references: expected sequences of sentences, got a single str")
-    if len(hypotheses) != len(references):
-        raise ValueError(f"hypotheses, references: expected the same length, got {len(hypotheses)} and {len(references)}")
-    precisions, recalls = [], []
-    for n in range(1, max_n + 1):
-        match = hyp_total = ref_total = 0
-        for hyp, ref in zip(hypotheses, references):
-            h, r = _char_ngrams(hyp, n), _char_ngrams(ref, n)
-            match += sum(min(count, r.get(gram, 0)) for gram, count in h.items())
-            hyp_total += sum(h.values())
-            ref_total += sum(r.values())
-        if hyp_total and ref_total:
-            precisions.append(match / hyp_total)
-            recalls.append(match / ref_total)
-    if not precisions:
-        return 0.0
-    p, r = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
-    return 0.0 if p + r == 0 else 100 * (1 + beta**2) * p * r / (beta**2 * p + r)

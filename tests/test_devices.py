@@ -13,7 +13,8 @@ import torch
 from course_lib import instruct, lora, quantization, rlhf, runtime
 from course_lib.generation import sample_next
 from course_lib.llama import Llama, LlamaConfig
-from course_lib.model import GPT, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
+from course_lib.model import GPT, GPTConfig
+from course_lib.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 from course_lib.train import random_windows, train
 
 

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.attention import MultiHeadAttention
-from course_lib.model import (GPT, Block, FeedForward, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer, pad_batch,
-                              sample_next)
+from course_lib.model import GPT, Block, FeedForward, GPTConfig, sample_next
+from course_lib.seq2seq import Seq2SeqConfig, Seq2SeqTransformer, pad_batch
 
 TINY = dict(vocab_size=61, context_length=24, d_model=32, n_layers=2, n_heads=4)
 

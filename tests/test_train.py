@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from course_lib import runtime
-from course_lib.model import GPT, GPTConfig, Seq2SeqConfig, Seq2SeqTransformer
+from course_lib.model import GPT, GPTConfig
+from course_lib.seq2seq import Seq2SeqConfig, Seq2SeqTransformer
 from course_lib.train import (History, block_grad_norms, learning_rate, load_checkpoint, mean_loss,
                               random_windows, read_metadata, save_checkpoint, train)
 
@@ -119,7 +120,7 @@ def test_bad_training_settings_are_refused():
 
 
 def test_chrf_is_100_for_identical_text_0_for_disjoint_and_credits_near_misses():
-    from course_lib.train import chrf
+    from course_lib.seq2seq import chrf
 
     assert chrf(["the cat is under the table"], ["the cat is under the table"]) == pytest.approx(100.0)
     assert chrf(["xyz"], ["abc"]) == 0.0
@@ -132,7 +133,7 @@ def test_chrf_is_100_for_identical_text_0_for_disjoint_and_credits_near_misses()
 
 
 def test_chrf_matches_a_hand_computed_case():
-    from course_lib.train import chrf
+    from course_lib.seq2seq import chrf
 
     # "ab" vs "abc", max_n=2: unigrams P=2/2 R=2/3, bigrams P=1/1 R=1/2 -> P=1, R=7/12
     p, r = 1.0, (2 / 3 + 1 / 2) / 2
@@ -141,7 +142,7 @@ def test_chrf_matches_a_hand_computed_case():
 
 
 def test_translation_data_pads_and_shifts_targets_and_decodes_back():
-    from course_lib.train import TranslationData
+    from course_lib.seq2seq import TranslationData
 
     data = TranslationData([("le chat dort", "the cat sleeps"), ("l'oiseau chante", "the bird sings")])
     assert "l'" in data.src_vocab and "oiseau" in data.src_vocab  # elision split on the French side
@@ -155,7 +156,7 @@ def test_translation_data_pads_and_shifts_targets_and_decodes_back():
 
 
 def test_a_small_translator_learns_its_training_pairs():
-    from course_lib.train import TranslationData, translate
+    from course_lib.seq2seq import TranslationData, translate
 
     runtime.set_seed(6)
     pairs = [("le chat dort", "the cat sleeps"), ("le chien mange", "the dog eats"),
@@ -172,7 +173,7 @@ def test_a_small_translator_learns_its_training_pairs():
 
 def test_augmented_pairs_swap_glossary_words_in_both_languages_and_keep_the_grammar():
     from course_lib import translation as tr
-    from course_lib.train import augment_pairs
+    from course_lib.seq2seq import augment_pairs
 
     glossary, kinds = tr.load_glossary(), tr.load_glossary_kinds()
     source = tr.SentencePair("la clé lourde est sur la table", "the heavy key is on the table",
