@@ -1,6 +1,6 @@
 """A small training loop and safetensors checkpoints, used from notebook 07 on.
 
-`train` runs AdamW for a number of steps with a progress bar (tqdm.auto), keeps the loss history,
+`train` runs AdamW for a number of steps with a progress bar (`course_lib.progress`: the stored notebook keeps its final state), keeps the loss history,
 evaluates every so often and can record each block's gradient norm (notebook 07's deep-stack
 experiments). `save_checkpoint` / `load_checkpoint` store weights as safetensors with the model's
 configuration inside, and never overwrite an existing file unless asked; `load_tiny_gpt` loads the
@@ -101,7 +101,7 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
         raise ValueError(f"schedule: expected 'constant' or 'cosine', got {schedule!r}")
     if eval_every < 0:
         raise ValueError(f"eval_every: expected 0 (only at the end) or a positive number of steps, got {eval_every}")
-    from tqdm.auto import tqdm
+    from course_lib.progress import bar as progress_bar
 
     history = History() if history is None else history
     if optimizer is None:
@@ -123,7 +123,7 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
 
     device = device_of(model)
     model.train()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=True)
+    bar = progress_bar(range(steps), desc=desc, disable=not progress)
     for i in bar:
         step_lr = learning_rate(i, steps, lr, warmup, schedule)
         for group in optimizer.param_groups:
@@ -141,7 +141,7 @@ def train(model: nn.Module, get_batch: Callable[[], Any], steps: int, lr: float 
         if eval_every and (i + 1) % eval_every == 0 and i + 1 < steps:
             evaluate(start + i + 1)
         if progress and i % 10 == 0:
-            bar.set_postfix(loss=f"{history.losses[-1]:.3f}")
+            bar.set_postfix_str(f"loss ≈ {history.losses[-1]:.3f}")
     bar.close()
     evaluate(start + steps)
     return history
