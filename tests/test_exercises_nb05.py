@@ -3,6 +3,7 @@
 import math
 from collections import Counter
 
+import pytest
 import torch
 
 from course_lib.embeddings import sinusoidal_positions
@@ -61,3 +62,66 @@ def test_swapped_sin_and_cos_are_named():
 def test_an_embedding_of_the_wrong_shape_says_so():
     result = nb05.exercise_3(lambda ids, w: w[ids.flatten()])
     assert result.status == FAILED and "shape" in result.detail
+
+
+# --- every exercise survives the three commonest non-answers: a crash, a forgotten return, a string ---
+
+EXERCISES = {"count_pairs": nb05.exercise_1, "merge": nb05.exercise_2, "embed": nb05.exercise_3,
+             "positions": nb05.exercise_4}
+
+
+def crashes(*args):
+    return [][1]  # an IndexError in the learner's own code
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+@pytest.mark.parametrize("answer,says", [(crashes, "raised IndexError"), (lambda *args: None, "`return`"),
+                                         (lambda *args: "[1, 2]", "not text")], ids=["raises", "None", "str"])
+def test_a_non_answer_fails_with_a_message_not_a_traceback(name, answer, says):
+    result = EXERCISES[name](answer)
+    assert result.status == FAILED and str(result).startswith("❌")
+    assert says in result.detail and "Traceback" not in result.detail
+    if says.startswith("raised"):
+        assert "line" in result.detail  # where in the learner's code
+
+
+def test_an_index_error_at_the_end_of_the_list_gets_the_loop_bound_hint():
+    def count_pairs(ids):
+        counts = {}
+        for i in range(len(ids)):
+            pair = (ids[i], ids[i + 1])
+            counts[pair] = counts.get(pair, 0) + 1
+        return counts
+
+    result = nb05.exercise_1(count_pairs)
+    assert result.status == FAILED and "IndexError" in result.detail and "range(len(ids) - 1)" in result.detail
+
+
+def test_pairs_as_keys_are_required():
+    result = nb05.exercise_1(lambda ids: Counter(f"{a},{b}" for a, b in zip(ids, ids[1:])))
+    assert result.status == FAILED and "pair (a, b)" in result.detail
+
+
+def test_a_one_hot_left_as_integers_is_told_to_convert_to_float():
+    result = nb05.exercise_3(lambda ids, w: torch.nn.functional.one_hot(ids, w.shape[0]) @ w)
+    assert result.status == FAILED and ".float()" in result.detail
+
+
+def test_a_one_hot_without_num_classes_is_told_to_pass_it():
+    result = nb05.exercise_3(lambda ids, w: torch.nn.functional.one_hot(ids).float() @ w)
+    assert result.status == FAILED and "num_classes=weight.shape[0]" in result.detail
+
+
+def test_a_cosine_column_with_its_own_angle_is_named():
+    def own_angle(n, d):
+        angles = torch.arange(n)[:, None] / 10000 ** (torch.arange(d) / d)
+        table = angles.sin()
+        table[:, 1::2] = angles[:, 1::2].cos()
+        return table
+
+    result = nb05.exercise_4(own_angle)
+    assert result.status == FAILED and "share one angle" in result.detail
+
+
+def test_a_float64_table_that_is_right_passes():
+    assert nb05.exercise_4(lambda n, d: sinusoidal_positions(n, d).double()).status == PASSED

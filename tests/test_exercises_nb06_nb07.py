@@ -1,5 +1,7 @@
 """The checkers of notebooks 06 and 07 pass the right answers and explain the usual wrong ones."""
 
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -27,6 +29,54 @@ def test_nb06_usual_mistakes_are_named():
     norms = nb06.exercise_4(lambda d, f: 4 * d * d + 4 * d + 2 * d * f + f + d)
     assert norms.status == FAILED and "LayerNorms" in norms.detail
     assert nb06.exercise_1(unsolved).status == NOT_ATTEMPTED
+
+
+def nb06_block_parameters(d, f):
+    return 4 * d * d + 4 * d + 2 * d * f + f + d + 4 * d
+
+
+@pytest.mark.parametrize("as_given", [float, np.int64, torch.tensor, lambda n: n * (0.1 + 0.2) / 0.3],
+                         ids=["float", "numpy int", "tensor", "float with rounding error"])
+def test_nb06_a_numerically_correct_count_passes_whatever_its_type(as_given):
+    assert nb06.exercise_4(lambda d, f: as_given(nb06_block_parameters(d, f))).status == PASSED
+
+
+@pytest.mark.parametrize("off_by", [0.5, 1, -4])
+def test_nb06_a_count_that_is_off_fails_and_says_which_way(off_by):
+    result = nb06.exercise_4(lambda d, f: nb06_block_parameters(d, f) + off_by)
+    assert result.status == FAILED
+    assert ("more than" if off_by > 0 else "fewer than") in result.detail
+
+
+def test_nb06_counting_one_layernorm_only_is_named():
+    result = nb06.exercise_4(lambda d, f: nb06_block_parameters(d, f) - 2 * d)
+    assert result.status == FAILED and "two LayerNorms" in result.detail
+
+
+def nb06_crashes(*args):
+    return [][1]  # an IndexError in the learner's own code
+
+
+NB06_EXERCISES = [nb06.exercise_1, nb06.exercise_2, nb06.exercise_3, nb06.exercise_4]
+
+
+@pytest.mark.parametrize("exercise", NB06_EXERCISES, ids=["split_heads", "causal_mask", "collapse", "block_parameters"])
+@pytest.mark.parametrize("answer,says", [(nb06_crashes, "raised IndexError"), (lambda *args: None, "`return`"),
+                                         (lambda *args: "42", "not text")], ids=["raises", "None", "str"])
+def test_nb06_a_non_answer_fails_with_a_message_not_a_traceback(exercise, answer, says):
+    result = exercise(answer)
+    assert result.status == FAILED and str(result).startswith("❌")
+    assert says in result.detail and "Traceback" not in result.detail
+
+
+def test_nb06_view_after_transpose_gets_the_memory_layout_hint():
+    result = nb06.exercise_1(lambda x, h: x.transpose(1, 2).view(x.shape[0], h, x.shape[1], -1))
+    assert result.status == FAILED and "Call `view` before transposing" in result.detail
+
+
+def test_nb06_a_transposed_product_gets_the_out_in_hint():
+    result = nb06.exercise_3(lambda a, b: (a.weight @ b.weight, b.bias))
+    assert result.status == FAILED and "second.weight @ first.weight" in result.detail
 
 
 def test_nb07_right_answers_pass():

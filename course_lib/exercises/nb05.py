@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable
+from typing import Any, Callable
 
-from course_lib.exercises import Mismatch, Result, check, expect, expect_close, expect_equal
+from course_lib.exercises import Mismatch, Result, _where_in_learner_code, check, expect, expect_close, expect_equal
 
 PAIR_CASES = [[1, 2, 3, 1, 2], [5, 5, 5, 5], [7], [], [104, 105, 32, 104, 105]]
 MERGE_CASES = [([1, 2, 3, 1, 2], (1, 2), 9, [9, 3, 9]),
@@ -16,16 +16,57 @@ MERGE_CASES = [([1, 2, 3, 1, 2], (1, 2), 9, [9, 3, 9]),
                ([], (1, 2), 3, [])]
 
 
+def _hint(error: BaseException, what: str) -> str:
+    """What usually causes the errors learners meet in these exercises (`what` names the call)."""
+    text = str(error)
+    if isinstance(error, IndexError) and what.startswith(("count_pairs", "merge")):
+        return (" A loop over `ids[i + 1]` must stop one element early: `range(len(ids) - 1)`, "
+                "or pair the list with itself shifted, `zip(ids, ids[1:])`.")
+    if isinstance(error, RuntimeError) and ("dtype" in text or "scalar type" in text or "not implemented for 'Long'" in text):
+        return (" `one_hot` gives integers (torch.long) and `weight` holds floats: convert with `.float()` "
+                "before the product.")
+    if isinstance(error, RuntimeError) and "cannot be multiplied" in text:
+        return (" `one_hot(ids)` guesses the number of classes from the largest id in `ids`; pass "
+                "`num_classes=weight.shape[0]` so each one-hot vector has one entry per row of `weight`.")
+    return " Run your function on that input to see why."
+
+
+def _call(what: str, function: Callable, *args) -> Any:
+    """The learner's function called on `args`; an error it raises becomes a Mismatch that names the input,
+    the error, the line, and for the common ones what to change."""
+    try:
+        return function(*args)
+    except (NotImplementedError, Mismatch):
+        raise
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
+                       f"{_where_in_learner_code(error)}.{_hint(error, what)}") from None
+
+
+def _what_it_is(value: Any) -> str:
+    """How to name a wrong kind of answer: None gets a reminder about `return`."""
+    if value is None:
+        return "None (does your function `return` its result?)"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r} (return the value itself, not text)"
+    return type(value).__name__
+
+
 def exercise_1(count_pairs: Callable) -> Result:
     """count_pairs(ids) -> {(a, b): how many times b follows a}."""
 
     def attempt():
         for ids in PAIR_CASES:
-            got = count_pairs(list(ids))
+            got = _call(f"count_pairs({ids})", count_pairs, list(ids))
             if not hasattr(got, "items"):
-                raise Mismatch(f"count_pairs({ids}): expected a dict {{(a, b): count}}, got {type(got).__name__}.")
+                raise Mismatch(f"count_pairs({ids}): expected a dict {{(a, b): count}}, got {_what_it_is(got)}.")
+            bad_keys = [k for k in got if not (isinstance(k, tuple) and len(k) == 2)]
+            if bad_keys:
+                raise Mismatch(f"count_pairs({ids}): each key should be a pair (a, b) of neighbouring ids, "
+                               f"got the key {bad_keys[0]!r}.")
             expected = Counter(zip(ids, ids[1:]))
-            got = {tuple(k): v for k, v in got.items() if v}
+            got = {k: v for k, v in got.items() if v}
             expect_equal(got, dict(expected), f"count_pairs({ids})")
 
     return check("1 (count adjacent pairs)", attempt,
@@ -38,8 +79,10 @@ def exercise_2(merge: Callable) -> Result:
     def attempt():
         for ids, pair, new_id, expected in MERGE_CASES:
             original = list(ids)
-            got = merge(original, pair, new_id)
+            got = _call(f"merge({ids}, {pair}, {new_id})", merge, original, pair, new_id)
             expect(original == ids, f"merge({ids}, {pair}, {new_id}) changed its input list; build a new one.")
+            if not isinstance(got, (list, tuple)):
+                raise Mismatch(f"merge({ids}, {pair}, {new_id}): expected a list of ids, got {_what_it_is(got)}.")
             if got != expected and len(ids) >= 3 and ids[0] == ids[1] == ids[2]:
                 raise Mismatch(f"merge({ids}, {pair}, {new_id}): expected {expected}, got {got}. "
                                "Overlapping pairs: once two ids are merged, the second cannot start another pair; "
@@ -57,8 +100,8 @@ def exercise_3(embed: Callable) -> Result:
         generator = torch.Generator().manual_seed(5)
         weight = torch.randn(11, 4, generator=generator)
         for ids in (torch.tensor([0, 3, 10]), torch.tensor([[1, 1], [2, 9]])):
-            got = embed(ids, weight)
-            expect(isinstance(got, torch.Tensor), f"embed: expected a torch.Tensor, got {type(got).__name__}.")
+            got = _call(f"embed(ids={ids.tolist()}, weight of shape (11, 4))", embed, ids, weight)
+            expect(isinstance(got, torch.Tensor), f"embed: expected a torch.Tensor, got {_what_it_is(got)}.")
             expected = torch.nn.functional.embedding(ids, weight)
             expect_equal(tuple(got.shape), tuple(expected.shape), f"embed(ids of shape {tuple(ids.shape)}) shape")
             expect_close(got, expected, f"embed({ids.tolist()})")
@@ -75,12 +118,18 @@ def exercise_4(positions: Callable) -> Result:
 
     def attempt():
         for n, d in ((4, 2), (10, 8), (50, 16)):
-            got = positions(n, d)
-            expect(isinstance(got, torch.Tensor), f"positions: expected a torch.Tensor, got {type(got).__name__}.")
+            got = _call(f"positions({n}, {d})", positions, n, d)
+            expect(isinstance(got, torch.Tensor), f"positions: expected a torch.Tensor, got {_what_it_is(got)}.")
             expected = sinusoidal_positions(n, d)
             expect_equal(tuple(got.shape), (n, d), f"positions({n}, {d}) shape")
-            if torch.allclose(got[:, 0::2], expected[:, 1::2], atol=1e-4):
+            got = got.detach().double()
+            if torch.allclose(got[:, 0::2], expected[:, 1::2].double(), atol=1e-4):
                 raise Mismatch("sin and cos are swapped: even columns (0, 2, ...) hold sin, odd columns cos.")
+            p = torch.arange(n, dtype=torch.float64)[:, None]
+            per_column = p / 10000 ** (torch.arange(d, dtype=torch.float64) / d)  # angle from the column, not the pair
+            if torch.allclose(got[:, 1::2], per_column[:, 1::2].cos(), atol=1e-4):
+                raise Mismatch(f"positions({n}, {d}): columns 2i and 2i + 1 are a pair and share one angle, "
+                               "p / 10000 ** (2 * i / d_model); the cosine column used its own column number.")
             expect_close(got, expected, f"positions({n}, {d})", tol=1e-4)
 
     return check("4 (sinusoidal positions)", attempt,

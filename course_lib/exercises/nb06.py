@@ -5,16 +5,73 @@ Each compares the learner's answer with torch or with `course_lib.model` and nam
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from course_lib.exercises import Mismatch, Result, check, expect_close, expect_equal, expect_type
+from course_lib.exercises import Mismatch, Result, _where_in_learner_code, check, expect_close, expect_equal
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _hint(error: BaseException) -> str:
+    """What usually causes the errors learners meet in these exercises."""
+    text = str(error)
+    if isinstance(error, RuntimeError) and "view size is not compatible" in text:
+        return (" `view` needs the numbers laid out in memory in that order; after a `transpose` they are not. "
+                "Call `view` before transposing, or use `reshape`.")
+    if isinstance(error, RuntimeError) and ("shape" in text and "invalid for input of size" in text):
+        return (" The sizes you asked for do not multiply to the tensor's size: d_head is d_model // n_heads, "
+                "and the shape is (batch, length, n_heads, d_head) before the transpose.")
+    if isinstance(error, RuntimeError) and "cannot be multiplied" in text:
+        return (" nn.Linear keeps its weight as (out_features, in_features): the product of the two layers is "
+                "second.weight @ first.weight.")
+    return " Run your function on that input to see why."
+
+
+def _call(what: str, function: Callable, *args) -> Any:
+    """The learner's function called on `args`; an error it raises becomes a Mismatch that names the input,
+    the error, the line, and for the common ones what to change."""
+    try:
+        return function(*args)
+    except (NotImplementedError, Mismatch):
+        raise
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
+                       f"{_where_in_learner_code(error)}.{_hint(error)}") from None
+
+
+def _what_it_is(value: Any) -> str:
+    """How to name a wrong kind of answer: None gets a reminder about `return`."""
+    if value is None:
+        return "None (does your function `return` its result?)"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r} (return the value itself, not text)"
+    return type(value).__name__
+
+
+def _as_count(value: Any, what: str) -> float:
+    """A count given as an int, a float (numerically equal), a numpy number or a one-element tensor."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise Mismatch(f"{what}: expected one number, got a tensor of shape {tuple(value.shape)}.")
+        value = value.item()
+    if value is None or isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise Mismatch(f"{what}: expected a number (how many parameters), got {_what_it_is(value)}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise Mismatch(f"{what}: expected a number of parameters, got {number}.")
+    return number
+
+
+def _same_count(got: float, expected: int) -> bool:
+    """Equal up to float rounding: 0.1 + 0.2 style errors pass, any real miscount (at least 1) does not."""
+    return abs(got - expected) <= 1e-6 * max(1.0, abs(expected))
 
 
 def exercise_1(split_heads: Callable[[torch.Tensor, int], torch.Tensor]) -> Result:
@@ -23,9 +80,10 @@ def exercise_1(split_heads: Callable[[torch.Tensor, int], torch.Tensor]) -> Resu
     def attempt():
         for (batch, length, d_model, n_heads), seed in (((1, 6, 8, 2), 0), ((3, 5, 12, 4), 1)):
             x = _rand(batch, length, d_model, seed=seed)
-            got = split_heads(x, n_heads)
             what = f"split_heads(x of shape {tuple(x.shape)}, n_heads={n_heads})"
-            expect_type(got, torch.Tensor, what)
+            got = _call(what, split_heads, x, n_heads)
+            if not isinstance(got, torch.Tensor):
+                raise Mismatch(f"{what}: expected a torch.Tensor, got {_what_it_is(got)}.")
             d_head = d_model // n_heads
             expect_equal(tuple(got.shape), (batch, n_heads, length, d_head), f"the shape of {what}")
             expected = x.view(batch, length, n_heads, d_head).transpose(1, 2)
@@ -46,9 +104,10 @@ def exercise_2(causal_mask: Callable[[int], torch.Tensor]) -> Result:
 
     def attempt():
         for n in (1, 4, 7):
-            got = causal_mask(n)
             what = f"causal_mask({n})"
-            expect_type(got, torch.Tensor, what)
+            got = _call(what, causal_mask, n)
+            if not isinstance(got, torch.Tensor):
+                raise Mismatch(f"{what}: expected a boolean torch.Tensor, got {_what_it_is(got)}.")
             expect_equal(tuple(got.shape), (n, n), f"the shape of {what}")
             if got.dtype != torch.bool:
                 raise Mismatch(f"{what}: expected a boolean tensor (True = may attend), got dtype {got.dtype}.")
@@ -69,12 +128,13 @@ def exercise_3(collapse: Callable[[nn.Linear, nn.Linear], tuple[torch.Tensor, to
     def attempt():
         torch.manual_seed(3)
         first, second = nn.Linear(5, 7), nn.Linear(7, 3)
-        got = collapse(first, second)
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise Mismatch(f"collapse(first, second): expected a tuple (W, b), got {type(got).__name__}.")
+        got = _call("collapse(nn.Linear(5, 7), nn.Linear(7, 3))", collapse, first, second)
+        if not (isinstance(got, (tuple, list)) and len(got) == 2):
+            raise Mismatch(f"collapse(first, second): expected a tuple (W, b), got {_what_it_is(got)}.")
         W, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in got)
-        expect_type(W, torch.Tensor, "W")
-        expect_type(b, torch.Tensor, "b")
+        for name, value in (("W", W), ("b", b)):
+            if not isinstance(value, torch.Tensor):
+                raise Mismatch(f"{name}: expected a torch.Tensor, got {_what_it_is(value)}.")
         if tuple(W.shape) == (5, 3):
             raise Mismatch("W has shape (5, 3): nn.Linear keeps weights as (out, in), so the combined W "
                            "should be (3, 5) = second.weight @ first.weight.")
@@ -100,22 +160,28 @@ def exercise_4(block_parameters: Callable[[int, int], int]) -> Result:
 
         for d_model, d_ff in ((8, 32), (64, 256), (48, 100)):
             expected = sum(p.numel() for p in Block(d_model, 4, d_ff=d_ff).parameters())
-            got = block_parameters(d_model, d_ff)
             what = f"block_parameters(d_model={d_model}, d_ff={d_ff})"
-            if not isinstance(got, int):
-                raise Mismatch(f"{what}: expected an int, got {type(got).__name__}.")
+            got = _as_count(_call(what, block_parameters, d_model, d_ff), what)
+            if _same_count(got, expected):
+                continue  # an int, or a float such as 2400.0000000000005 from a formula with divisions
             attention = 4 * d_model * d_model + 4 * d_model
             ff = 2 * d_model * d_ff + d_ff + d_model
-            if got == attention + ff:
+            if _same_count(got, attention + ff):
                 raise Mismatch(f"{what}: you counted attention and feed-forward; the two LayerNorms learn "
                                f"a scale and a shift each ({4 * d_model} more numbers).")
-            if got == 4 * d_model * d_model + 2 * d_model * d_ff:
+            if _same_count(got, 4 * d_model * d_model + 2 * d_model * d_ff):
                 raise Mismatch(f"{what}: you counted the weight matrices only; add the biases and the "
                                "LayerNorms' scales and shifts.")
-            if got == 3 * d_model * d_model + 3 * d_model + ff + 4 * d_model:
+            if _same_count(got, 3 * d_model * d_model + 3 * d_model + ff + 4 * d_model):
                 raise Mismatch(f"{what}: attention has four d_model x d_model matrices: W_q, W_k, W_v and the "
                                "output projection W_o that mixes the heads.")
-            expect_equal(got, expected, what)
+            if _same_count(got, attention + ff + 2 * d_model):
+                raise Mismatch(f"{what}: each LayerNorm learns two vectors of d_model numbers (a scale and a "
+                               "shift), and a block has two LayerNorms.")
+            shown = int(got) if got.is_integer() else got
+            raise Mismatch(f"{what}: expected {expected}, got {shown} ({'more' if got > expected else 'fewer'} "
+                           "than the block has). Count each nn.Linear as in_features x out_features weights plus "
+                           "out_features biases, and each LayerNorm as 2 x d_model.")
 
     return check("4", attempt, "Attention 4d² + 4d, feed-forward 2·d·d_ff + d_ff + d, norms 4d: "
                                "the feed-forward layer holds most of a block's parameters.")
