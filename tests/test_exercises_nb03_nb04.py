@@ -142,3 +142,115 @@ def test_nb04_to_torch_checker_passes_packed_weights_and_names_the_output_projec
     assert "out_proj" in nb04.exercise_4(no_identity).detail
     assert "batch_first=True" in nb04.exercise_4(not_batch_first).detail
     assert "in_proj_weight" in nb04.exercise_4(lambda head: nn.MultiheadAttention(6, 1, batch_first=True)).detail
+
+
+# --- every exercise: a wrong answer is a ❌ with a message, never a traceback, never a ✅ --------
+
+def padding_mask_right(lengths, max_len):
+    return torch.arange(max_len)[None, :] < torch.tensor(lengths)[:, None]
+
+
+def connect_right(pairs, vocab):
+    W_q, W_k = torch.zeros(len(vocab), len(pairs)), torch.zeros(len(vocab), len(pairs))
+    for i, (fr, en) in enumerate(pairs):
+        W_q[vocab.index(en), i] = 4.0
+        W_k[vocab.index(fr), i] = 4.0
+    return W_q, W_k
+
+
+EXERCISES = {
+    "nb03.exercise_1": (nb03.exercise_1, softmax_right),
+    "nb03.exercise_2": (nb03.exercise_2, attention_right),
+    "nb03.exercise_3": (nb03.exercise_3, padding_mask_right),
+    "nb04.exercise_1": (nb04.exercise_1, head_by_hand_right),
+    "nb04.exercise_2": (nb04.exercise_2, lambda d, h, bias: 3 * d * h + (3 * h if bias else 0)),
+    "nb04.exercise_3": (nb04.exercise_3, connect_right),
+    "nb04.exercise_4": (nb04.exercise_4, to_torch_right),
+}
+
+
+def raises_a_shape_error(*args, **kwargs):
+    return torch.ones(2, 3) @ torch.ones(2, 3)
+
+
+def returns_none(*args, **kwargs):
+    return None
+
+
+def returns_a_string(*args, **kwargs):
+    return "attention"
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_the_reference_solution_passes(name):
+    checker, solution = EXERCISES[name]
+    assert checker(solution).status == PASSED
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+@pytest.mark.parametrize("wrong", [raises_a_shape_error, returns_none, returns_a_string])
+def test_a_wrong_answer_fails_with_a_message_and_no_traceback(name, wrong):
+    checker, _ = EXERCISES[name]
+    result = checker(wrong)  # must not raise
+    assert result.status == FAILED, result
+    assert len(result.detail) > 20 and "Traceback" not in result.detail
+    assert str(result).startswith("❌")
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_an_unanswered_exercise_is_not_attempted(name):
+    assert EXERCISES[name][0](not_yet).status == NOT_ATTEMPTED
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch deprecates .T on tensors that are not 2-d
+def test_nb03_K_T_on_batched_tensors_is_named_and_the_transpose_of_the_last_two_dims_suggested():
+    def with_dot_T(q, k, v):
+        w = torch.softmax(q @ k.T / math.sqrt(q.shape[-1]), dim=-1)
+        return w @ v, w
+
+    result = nb03.exercise_2(with_dot_T)
+    assert result.status == FAILED
+    assert "attention(Q (2, 3, 8), K (2, 6, 8), V (2, 6, 3)) raised RuntimeError" in result.detail
+    assert "K.transpose(-2, -1)" in result.detail and "(8, 6, 2)" in result.detail
+
+
+def test_nb03_attention_is_checked_on_four_dimensional_batch_and_head_inputs_too():
+    def only_up_to_three_dims(q, k, v):
+        if q.dim() > 3:
+            raise ValueError("four dimensions")
+        return attention_right(q, k, v)
+
+    result = nb03.exercise_2(only_up_to_three_dims)
+    assert result.status == FAILED and "Q (2, 4, 3, 8)" in result.detail
+
+
+def test_nb03_softmax_hints_name_torch_max_pairs_and_a_lost_keepdim():
+    def with_torch_max(x, temperature=1.0):
+        e = (x - torch.max(x, dim=-1)).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    def without_keepdim(x, temperature=1.0):
+        z = x / temperature
+        e = (z - z.amax(-1)).exp()
+        return e / e.sum(-1, keepdim=True)
+
+    assert "amax(dim=-1, keepdim=True)" in nb03.exercise_1(with_torch_max).detail
+    lost = nb03.exercise_1(without_keepdim)
+    assert lost.status == FAILED and "stable_softmax(x of shape (4, 6))" in lost.detail and "keepdim=True" in lost.detail
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_nb04_K_T_inside_a_head_by_hand_gets_the_same_hint():
+    def with_dot_T(x, context, W_q, W_k, W_v):
+        Q, K, V = x @ W_q, context @ W_k, context @ W_v
+        w = torch.softmax(Q @ K.T / math.sqrt(K.shape[-1]), dim=-1)
+        return w @ V, w
+
+    result = nb04.exercise_1(with_dot_T)
+    assert result.status == FAILED and "K.transpose(-2, -1)" in result.detail
+
+
+def test_nb04_parameter_count_accepts_a_numerically_right_float_and_refuses_a_string():
+    assert nb04.exercise_2(lambda d, h, bias: float(3 * d * h + (3 * h if bias else 0))).status == PASSED
+    refused = nb04.exercise_2(lambda d, h, bias: str(3 * d * h + (3 * h if bias else 0)))
+    assert refused.status == FAILED and "expected a number" in refused.detail

@@ -11,11 +11,43 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises import Mismatch, Result, check, expect, expect_close, expect_equal, expect_type
+from course_lib.exercises import (Mismatch, Result, _where_in_learner_code, check, expect, expect_close, expect_equal,
+                                  expect_type)
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _hint(error: BaseException, args: tuple) -> str:
+    """The likely cause of the errors learners meet most in these exercises."""
+    text = str(error)
+    batched = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor) and a.dim() > 2]
+    if isinstance(error, TypeError) and ("tuple" in text or "return_types" in text):
+        return (" `torch.max(x, dim=-1)` returns a pair (values, indices); for the values alone with the shape "
+                "kept for broadcasting, use `x.amax(dim=-1, keepdim=True)`.")
+    if isinstance(error, RuntimeError) and batched and ("must match" in text or "cannot be multiplied" in text):
+        example = batched[1] if len(batched) > 1 else batched[0]
+        return (f" The inputs have batch dimensions, and `.T` reverses ALL the dimensions: a {example} tensor "
+                f"becomes {example[::-1]}. To transpose the keys, swap only the last two: `K.transpose(-2, -1)` "
+                "(or `K.mT`).")
+    if isinstance(error, RuntimeError) and "must match" in text:
+        return (" A row's max or sum lost its last dimension: reduce with `keepdim=True` (for example "
+                "`x.amax(dim=-1, keepdim=True)`) so that it broadcasts against every entry of its row.")
+    return " Run your function on that input to see why."
+
+
+def _call(what: str, function: Callable, *args, **kwargs):
+    """Call the learner's function; an error it raises becomes a Mismatch naming the input, the error, the line
+    and (for the common ones: `K.T` on batched tensors, a lost `keepdim`) what to change."""
+    try:
+        return function(*args, **kwargs)
+    except (NotImplementedError, Mismatch):
+        raise
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
+                       f"{_where_in_learner_code(error)}.{_hint(error, args)}") from None
 
 
 def exercise_1(stable_softmax: Callable[..., torch.Tensor]) -> Result:
@@ -23,24 +55,27 @@ def exercise_1(stable_softmax: Callable[..., torch.Tensor]) -> Result:
 
     def attempt():
         small = torch.tensor([1.0, 2.0, 3.0])
-        got = stable_softmax(small)
+        got = _call("stable_softmax(tensor([1., 2., 3.]))", stable_softmax, small)
         expect_type(got, torch.Tensor, "stable_softmax(tensor([1., 2., 3.]))")
         expect_close(got, torch.softmax(small, dim=-1), "stable_softmax(tensor([1., 2., 3.]))")
         rows = _rand(4, 6, seed=0)
-        got = stable_softmax(rows)
+        got = _call("stable_softmax(x of shape (4, 6))", stable_softmax, rows)
+        expect_type(got, torch.Tensor, "stable_softmax(x of shape (4, 6))")
         expect_equal(tuple(got.shape), (4, 6), "the shape of stable_softmax of a (4, 6) tensor")
         if not torch.allclose(got.sum(-1), torch.ones(4), atol=1e-5):
             raise Mismatch("the rows of a (4, 6) tensor do not sum to 1: normalise along the last "
                            "dimension (dim=-1, keepdim=True), not over the whole tensor.")
         expect_close(got, torch.softmax(rows, dim=-1), "stable_softmax of a (4, 6) tensor")
         big = torch.tensor([1000.0, 1001.0, 1002.0])
-        got = stable_softmax(big)
+        got = _call("stable_softmax(tensor([1000., 1001., 1002.]))", stable_softmax, big)
+        expect_type(got, torch.Tensor, "stable_softmax(tensor([1000., 1001., 1002.]))")
         if not torch.isfinite(got).all():
             raise Mismatch("stable_softmax(tensor([1000., 1001., 1002.])) gave NaN or inf: exp(1000) overflows. "
                            "Subtract each row's max before exp; the answer does not change.")
         expect_close(got, torch.softmax(big, dim=-1), "stable_softmax(tensor([1000., 1001., 1002.]))")
         for temperature in (0.5, 4.0):
-            got = stable_softmax(rows, temperature=temperature)
+            got = _call(f"stable_softmax(x, temperature={temperature})", stable_softmax, rows, temperature=temperature)
+            expect_type(got, torch.Tensor, f"stable_softmax(x, temperature={temperature})")
             expected = torch.softmax(rows / temperature, dim=-1)
             if torch.allclose(got, torch.softmax(rows * temperature, dim=-1), atol=1e-5):
                 raise Mismatch(f"temperature={temperature}: you multiplied by the temperature; divide by it "
@@ -54,14 +89,19 @@ def exercise_2(attention: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> R
     """attention(Q, K, V) -> (softmax(Q Kᵀ / √d_k) V, weights), for any leading batch dimensions."""
 
     def attempt():
-        for shapes, seed in ((((3, 4), (5, 4), (5, 2)), 1), (((2, 3, 8), (2, 6, 8), (2, 6, 3)), 2)):
+        for shapes, seed in ((((3, 4), (5, 4), (5, 2)), 1), (((2, 3, 8), (2, 6, 8), (2, 6, 3)), 2),
+                             (((2, 4, 3, 8), (2, 4, 6, 8), (2, 4, 6, 3)), 3)):
             q, k, v = (_rand(*s, seed=seed + i) for i, s in enumerate(shapes))
             what = f"attention(Q {tuple(q.shape)}, K {tuple(k.shape)}, V {tuple(v.shape)})"
-            result = attention(q, k, v)
+            result = _call(what, attention, q, k, v)
             expect(isinstance(result, tuple) and len(result) == 2, f"{what}: expected a tuple (output, weights), "
                    f"got {type(result).__name__}.")
             out, weights = result
             expect_type(weights, torch.Tensor, f"{what}, the weights")
+            if tuple(weights.shape) != (*q.shape[:-1], k.shape[-2]) and q.dim() > 2:
+                raise Mismatch(f"{what}: the weights should have shape {(*q.shape[:-1], k.shape[-2])} (one row per "
+                               f"query, one column per key), got {tuple(weights.shape)}. With batch dimensions, "
+                               "transpose only the last two dimensions of K: `K.transpose(-2, -1)`, not `K.T`.")
             expect_equal(tuple(weights.shape), (*q.shape[:-1], k.shape[-2]),
                          f"{what}: the shape of the weights (one row per query, one column per key)")
             if not torch.allclose(weights.sum(-1), torch.ones(weights.shape[:-1]), atol=1e-5):
@@ -86,8 +126,8 @@ def exercise_3(padding_mask: Callable[[list[int], int], torch.Tensor]) -> Result
 
     def attempt():
         lengths, max_len = [3, 5, 1], 5
-        got = padding_mask(lengths, max_len)
         what = f"padding_mask({lengths}, {max_len})"
+        got = _call(what, padding_mask, list(lengths), max_len)
         expect_type(got, torch.Tensor, what)
         expect_equal(got.dtype, torch.bool, f"{what}: the dtype (True = a real token that may be attended to)")
         expect_equal(tuple(got.shape), (3, 5), f"{what}: the shape (batch, max_len)")

@@ -15,6 +15,7 @@ from torch import nn
 
 from course_lib.attention import AttentionHead, scaled_dot_product_attention
 from course_lib.exercises import Mismatch, Result, check, expect, expect_close, expect_equal, expect_type
+from course_lib.exercises.nb03 import _call
 
 # French -> English pairs with distinct words on both sides (all in data/fr_en_glossary.tsv).
 PAIRS = [("chat", "cat"), ("chien", "dog"), ("table", "table"), ("sous", "under"), ("maison", "house"),
@@ -42,7 +43,7 @@ def exercise_1(head_by_hand: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -
         x, context = _rand(2, 5, d_model, seed=0), _rand(2, 7, d_model, seed=1)
         W_q, W_k, W_v = (_rand(d_model, d_head, seed=s) for s in (2, 3, 4))
         what = "head_by_hand(x (2, 5, 8), context (2, 7, 8), W_q, W_k, W_v (8, 4))"
-        result = head_by_hand(x, context, W_q, W_k, W_v)
+        result = _call(what, head_by_hand, x, context, W_q, W_k, W_v)
         expect(isinstance(result, tuple) and len(result) == 2, f"{what}: expected a tuple (output, weights), "
                f"got {type(result).__name__}.")
         out, weights = result
@@ -67,8 +68,12 @@ def exercise_2(head_parameters: Callable[[int, int, bool], int]) -> Result:
     def attempt():
         for d_model, d_head, bias in ((8, 4, False), (927, 16, False), (512, 64, True), (3, 7, True)):
             expected = sum(p.numel() for p in AttentionHead(d_model, d_head, bias=bias).parameters())
-            got = head_parameters(d_model, d_head, bias)
             what = f"head_parameters(d_model={d_model}, d_head={d_head}, bias={bias})"
+            got = _call(what, head_parameters, d_model, d_head, bias)
+            if isinstance(got, (bool, str)) or not isinstance(got, (int, float, torch.Tensor)) or (
+                    isinstance(got, torch.Tensor) and got.numel() != 1):
+                raise Mismatch(f"{what}: expected a number (how many parameters), got {type(got).__name__} {got!r}.")
+            got = got.item() if isinstance(got, torch.Tensor) else got
             if got == expected // 3:
                 raise Mismatch(f"{what}: {got} is one matrix; a head has three (W_q, W_k and W_v).")
             if bias and got == expected - 3 * d_head:
@@ -85,7 +90,7 @@ def exercise_3(connecting_matrices: Callable) -> Result:
 
     def attempt():
         vocab = tr.Vocabulary([f for f, _ in PAIRS] + [e for _, e in PAIRS])
-        result = connecting_matrices(list(PAIRS), vocab)
+        result = _call("connecting_matrices(pairs, vocab)", connecting_matrices, list(PAIRS), vocab)
         expect(isinstance(result, tuple) and len(result) == 2, f"connecting_matrices: expected a tuple (W_q, W_k), "
                f"got {type(result).__name__}.")
         W_q, W_k = result
@@ -123,7 +128,7 @@ def exercise_4(to_torch: Callable[[AttentionHead], nn.MultiheadAttention]) -> Re
     def attempt():
         torch.manual_seed(0)
         head = AttentionHead(6, 6)
-        mha = to_torch(head)
+        mha = _call("to_torch(AttentionHead(6, 6))", to_torch, head)
         expect_type(mha, nn.MultiheadAttention, "to_torch(head)")
         expect_equal(mha.num_heads, 1, "to_torch(head).num_heads")
         x = _rand(2, 5, 6, seed=9)
