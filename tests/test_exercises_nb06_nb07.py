@@ -1,11 +1,10 @@
-"""The checkers of notebooks 06 and 07 pass the right answers and explain the usual wrong ones."""
+"""The checkers of notebook 06 pass the right answers and explain the usual wrong ones."""
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb06, nb07
+from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb06
 
 
 def unsolved(*args):
@@ -77,26 +76,3 @@ def test_nb06_view_after_transpose_gets_the_memory_layout_hint():
 def test_nb06_a_transposed_product_gets_the_out_in_hint():
     result = nb06.exercise_3(lambda a, b: (a.weight @ b.weight, b.bias))
     assert result.status == FAILED and "second.weight @ first.weight" in result.detail
-
-
-def test_nb07_right_answers_pass():
-    def dropout(x, p, generator):
-        return x * (torch.rand(x.shape, generator=generator) >= p) / (1 - p)
-
-    def top_k(logits, k):
-        return logits.masked_fill(logits < logits.topk(k, -1).values[:, -1:], float("-inf"))
-
-    assert nb07.exercise_1(lambda x, w, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], w, b, eps)).status == PASSED
-    assert nb07.exercise_2(lambda x, f, norm: x + f(norm(x))).status == PASSED
-    assert nb07.exercise_3(dropout).status == PASSED
-    assert nb07.exercise_4(top_k).status == PASSED
-
-
-def test_nb07_usual_mistakes_are_named():
-    post = nb07.exercise_2(lambda x, f, norm: norm(x + f(x)))
-    assert post.status == FAILED and "post-norm" in post.detail
-    unscaled = nb07.exercise_3(lambda x, p, g: x * (torch.rand(x.shape, generator=g) >= p))
-    assert unscaled.status == FAILED and "1 / (1 - p)" in unscaled.detail
-    zero = nb07.exercise_4(lambda l, k: l.masked_fill(l < l.topk(k, -1).values[:, -1:], 0.0))
-    assert zero.status == FAILED and "-inf" in zero.detail
-    assert nb07.exercise_3(unsolved).status == NOT_ATTEMPTED

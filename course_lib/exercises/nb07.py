@@ -1,6 +1,7 @@
 """Checkers for notebook 07 (normalization, skip connections, dropout, generation with top-k).
 
-Each compares the learner's function with torch's own and names the likely mistake.
+Each compares the learner's function with torch's own and names the likely mistake (for top-k: the
+smallest kept, a reversed comparison, the wrong k, the wrong dimension, 0 instead of -inf, ...).
 """
 
 from __future__ import annotations
@@ -12,6 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib.exercises import Mismatch, Result, check, expect, expect_close, expect_equal, expect_type
+
+
+def _expect_tensor(got, what: str) -> None:
+    """A tensor, or a failed result that says what came back instead (None: a missing `return`)."""
+    if got is None:
+        raise Mismatch(f"{what} returned None: did you forget the `return`?")
+    expect_type(got, torch.Tensor, what)
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:
@@ -26,7 +34,7 @@ def exercise_1(layer_norm: Callable[..., torch.Tensor]) -> Result:
         weight, bias = _rand(8, seed=1), _rand(8, seed=2)
         got = layer_norm(x, weight, bias)
         what = "layer_norm(x of shape (3, 5, 8), weight, bias)"
-        expect_type(got, torch.Tensor, what)
+        _expect_tensor(got, what)
         expect_equal(tuple(got.shape), (3, 5, 8), f"the shape of {what}")
         expected = F.layer_norm(x, (8,), weight, bias, eps=1e-5)
         centred = x - x.mean(-1, keepdim=True)
@@ -57,7 +65,7 @@ def exercise_2(pre_norm_sublayer: Callable[..., torch.Tensor]) -> Result:
         x = _rand(2, 4, 8, seed=4) * 3
         got = pre_norm_sublayer(x, f, norm)
         what = "pre_norm_sublayer(x, f, norm)"
-        expect_type(got, torch.Tensor, what)
+        _expect_tensor(got, what)
         got = got.detach()
         with torch.no_grad():
             if torch.allclose(got, norm(x + f(x)), atol=1e-5):
@@ -80,7 +88,7 @@ def exercise_3(dropout: Callable[..., torch.Tensor]) -> Result:
         x = torch.ones(200_000)
         got = dropout(x, 0.25, torch.Generator().manual_seed(0))
         what = "dropout(ones(200000), p=0.25)"
-        expect_type(got, torch.Tensor, what)
+        _expect_tensor(got, what)
         expect_equal(tuple(got.shape), (200_000,), f"the shape of {what}")
         zeros = (got == 0).float().mean().item()
         if abs(zeros - 0.75) < 0.01:
@@ -102,26 +110,76 @@ def exercise_3(dropout: Callable[..., torch.Tensor]) -> Result:
                                "in eval mode it is simply switched off.")
 
 
+def _kept_mask(scores: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """True where `scores` is among the k largest along `dim`."""
+    kth = scores.topk(k, dim=dim).values.narrow(dim, k - 1, 1)
+    return scores >= kth
+
+
 def exercise_4(top_k_filter: Callable[[torch.Tensor, int], torch.Tensor]) -> Result:
     """top_k_filter(logits, k): keep the k largest logits of each row, set the others to -inf."""
 
     def attempt():
-        logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0], [0.5, -1.0, 2.0, 0.0, 9.0]])
-        got = top_k_filter(logits.clone(), 2)
-        what = "top_k_filter(logits, k=2)"
+        logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0, 0.0],
+                               [0.5, -1.0, 2.0, 0.0, 9.0, 1.5],
+                               [7.0, 6.0, -2.0, 8.0, 3.0, -3.0]])
+        k, what = 2, "top_k_filter(logits of shape (3, 6), k=2)"
+        try:
+            got = top_k_filter(logits.clone(), k)
+        except RuntimeError as error:
+            if "size of tensor" in str(error) or "must match" in str(error):
+                raise Mismatch(f"{what} raised a shape error: {str(error).splitlines()[0]}. The k-th largest "
+                               "value of each row has shape (batch,); keep it as (batch, 1), with keepdim=True or "
+                               "[:, -1:], so that it broadcasts against the (batch, vocab) logits.") from None
+            raise
+        if got is None:
+            raise Mismatch(f"{what} returned None: did you forget the `return`? Return the filtered logits "
+                           "(masked_fill returns a new tensor; masked_fill_ changes the one you give it).")
         expect_type(got, torch.Tensor, what)
-        expect_equal(tuple(got.shape), (2, 5), f"the shape of {what}")
+        if tuple(got.shape) == (3, k):
+            raise Mismatch(f"{what}: returned shape (3, 2), the k values alone. Return logits of the input's "
+                           "shape (3, 6), every logit in its place (its position is the token id), the others "
+                           "set to -inf.")
+        expect_equal(tuple(got.shape), (3, 6), f"the shape of {what}")
         inf = float("-inf")
-        expected = torch.tensor([[inf, 5.0, inf, 4.0, inf], [inf, inf, 2.0, inf, 9.0]])
-        if torch.equal(got, torch.tensor([[inf, inf, inf, 4.0, inf], [inf, inf, 2.0, inf, inf]])) or \
-                torch.equal(got.isinf(), ~expected.isinf()):
-            raise Mismatch(f"{what}: you kept the wrong ones; keep the k LARGEST values of each row.")
-        if torch.equal(got, torch.tensor([[0.0, 5.0, 0.0, 4.0, 0.0], [0.0, 0.0, 2.0, 0.0, 9.0]])):
+        keep = _kept_mask(logits, k, -1)
+        expected = logits.masked_fill(~keep, inf)
+        if torch.equal(got, expected):
+            pass
+        elif torch.allclose(got, torch.softmax(expected, -1), atol=1e-6):
+            raise Mismatch(f"{what}: you returned probabilities (softmax of the filtered logits); return the "
+                           "filtered logits themselves: sampling applies the temperature and the softmax after.")
+        elif torch.equal(got, logits.masked_fill(~keep, 0.0)):
             raise Mismatch(f"{what}: set the others to -inf, not 0: a logit of 0 still gets probability "
                            "after softmax, -inf gets exactly none.")
-        expect_equal(got.tolist(), expected.tolist(), what)
+        else:
+            kept = got.isfinite()
+            per_row = kept.sum(-1).tolist()
+            if torch.equal(kept, _kept_mask(-logits, k, -1)) or torch.equal(kept, ~keep):
+                raise Mismatch(f"{what}: you kept the SMALLEST logits of each row (the least likely tokens); "
+                               "keep the k largest: torch.topk(logits, k, dim=-1) gives them, and the k-th of "
+                               "them is the threshold (logits below it become -inf).")
+            if torch.equal(kept, _kept_mask(logits, k, 0)):
+                raise Mismatch(f"{what}: you took the top k of each COLUMN (dim=0, across the batch); each row "
+                               "is one sequence's scores over the vocabulary, so take the top k along the last "
+                               "dimension (dim=-1).")
+            if torch.equal(kept, _kept_mask(logits.flatten(), k, 0).view_as(logits)):
+                raise Mismatch(f"{what}: you kept the k largest of the whole batch; keep k in EACH row "
+                               "(dim=-1), so every sequence keeps k tokens.")
+            if len(set(per_row)) == 1 and per_row[0] != k and torch.equal(kept, _kept_mask(logits, per_row[0], -1)):
+                raise Mismatch(f"{what}: you kept the {per_row[0]} largest of each row, expected k = {k}: check "
+                               "the index of the threshold (the k-th largest is values[:, k - 1], or values[:, -1:] "
+                               "of topk(logits, k)) and whether you compare with < or <=.")
+            if torch.equal(got.sort(-1).values, expected.sort(-1).values):
+                raise Mismatch(f"{what}: the right values, but not in their places: keep every logit where it "
+                               "was (its position is the token id); do not sort the row.")
+            if not kept.gather(-1, logits.argmax(-1, keepdim=True)).all():
+                raise Mismatch(f"{what}: the largest logit of a row was set to -inf: the comparison is reversed. "
+                               "Set to -inf the logits BELOW the k-th largest (logits < kth), keep the rest.")
+            expect_equal(got.tolist(), expected.tolist(), what)
         big = _rand(4, 50, seed=6)
         got = top_k_filter(big.clone(), 7)
+        _expect_tensor(got, "top_k_filter(logits of shape (4, 50), k=7)")
         probs = torch.softmax(got, -1)
         expect_equal(((probs > 0).sum(-1)).tolist(), [7, 7, 7, 7], "tokens left with a chance, per row, for k=7")
         expect_close(got.max(-1).values, big.max(-1).values, "the largest logit of each row (unchanged)")
