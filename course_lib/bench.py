@@ -51,18 +51,24 @@ def run_one(path: Path, timeout: int) -> dict:
     notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
+    from course_lib.progress import bar
+
     result, where = {"notebook": str(path)}, "starting the kernel"
+    cells = bar(total=len(notebook.cells) - 1, desc=path.stem, leave=False)  # on stderr, one line per notebook
     try:
         with client.setup_kernel():
             start = time.perf_counter()
             for index, cell in enumerate(notebook.cells[:-1]):
                 where = f"cell {index + 1} of {len(notebook.cells) - 1}"
                 client.execute_cell(cell, index)
+                cells.update()
             result["seconds"] = time.perf_counter() - start
             probe = client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
     except Exception as error:  # a cell's error, a timeout, a dead kernel: reported, not raised
         result["error"] = f"{where}: {type(error).__name__}\n{last_lines(str(error))}"
         return result
+    finally:
+        cells.close()
     stdout = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
     result.update(json.loads(stdout.strip().splitlines()[-1]))
     result["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e3  # kernel reaped
@@ -70,13 +76,16 @@ def run_one(path: Path, timeout: int) -> dict:
 
 
 def run_child(path: Path, timeout: int, env: dict) -> dict:
-    """run_one in a fresh `python -m course_lib.bench --one` process; its JSON, or an error from its stderr."""
+    """run_one in a fresh `python -m course_lib.bench --one` process; its JSON, or an error.
+
+    The child's stderr is this process's: its progress bar (cells done) shows while it runs, and
+    what a crashed child printed stays on the screen above the error line."""
     done = subprocess.run([sys.executable, "-m", "course_lib.bench", str(path), "--one", "--timeout", str(timeout)],
-                          capture_output=True, text=True, env=env)
+                          stdout=subprocess.PIPE, text=True, env=env)
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
-        return {"notebook": str(path), "error": f"exit code {done.returncode}\n{last_lines(done.stderr)}"}
+        return {"notebook": str(path), "error": f"exit code {done.returncode} (its messages are above)"}
 
 
 def notebooks_in(folder: Path, pattern: str, with_solutions: bool = False) -> list[Path]:

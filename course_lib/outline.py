@@ -55,6 +55,15 @@ NOTEBOOKS: tuple[Notebook, ...] = (
 )
 
 
+# The course in four parts, for the course map (`plots.course_map`, the README's picture).
+PARTS: tuple[tuple[str, tuple[int, ...]], ...] = (
+    ("by hand: dictionaries and matrices", (1, 2)),
+    ("attention and the transformer", (3, 4, 5, 6, 7)),
+    ("from a model to an assistant", (8, 9, 10)),
+    ("at scale", (11,)),
+)
+
+
 def normalize(text: str) -> str:
     """Lower-case, hyphens and punctuation to spaces, single spaces: 'Multi-headed' ~ 'multi headed'."""
     text = re.sub(r"[^\w]+", " ", text.lower().replace("_", " "))

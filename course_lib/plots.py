@@ -392,3 +392,77 @@ def memory_bars(breakdowns: Mapping[str, Mapping[str, float]], limit: float | No
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+PART_COLOURS = ("#e7f0fa", "#dff3e4", "#fff1c1", "#fde2e4")
+
+
+def course_map(ax=None):
+    """The eleven notebooks as a path of boxes, coloured by part, each with its topics (the README's map).
+
+    Drawn from `outline.NOTEBOOKS` and `outline.PARTS`, so the map and the notebook table agree.
+    `python -m course_lib.plots docs/course_map.png` stores it.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Patch
+
+    from course_lib.outline import NOTEBOOKS, PARTS
+
+    part_of = {n: k for k, (_, numbers) in enumerate(PARTS) for n in numbers}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(14, 6.2))
+    per_row, width, height, gap = 6, 2.1, 1.75, 0.45
+    centres = {}
+    for i, notebook in enumerate(NOTEBOOKS):
+        row, col = divmod(i, per_row)
+        if row % 2:  # a snake: the second row runs right to left
+            col = per_row - 1 - col
+        x, y = col * (width + gap), -row * (height + 0.9)
+        centres[notebook.number] = (x + width / 2, y + height / 2)
+        ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.04,rounding_size=0.12",
+                                    facecolor=PART_COLOURS[part_of[notebook.number]], edgecolor="#33506b", lw=1.3))
+        ax.text(x + width / 2, y + height - 0.22, f"{notebook.number:02d}", ha="center", va="center",
+                fontsize=13, fontweight="bold", color="#33506b")
+        ax.text(x + width / 2, y + height - 0.42, _wrap(notebook.title, 22), ha="center", va="top", fontsize=8.4,
+                fontweight="bold")
+        topics = ", ".join(notebook.topics[:4]) + (", ..." if len(notebook.topics) > 4 else "")
+        ax.text(x + width / 2, y + 0.12, _wrap(topics, 26), ha="center", va="bottom", fontsize=7.2, color="#333333")
+    for a, b in zip(NOTEBOOKS, NOTEBOOKS[1:]):
+        (xa, ya), (xb, yb) = centres[a.number], centres[b.number]
+        if ya == yb:  # along a row: edge to edge
+            step = (width / 2 + 0.02) * (1 if xb > xa else -1)
+            start, end = (xa + step, ya), (xb - step, yb)
+        else:  # down to the next row
+            start, end = (xa, ya - height / 2 - 0.02), (xb, yb + height / 2 + 0.02)
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=15, color="#33506b"))
+    ax.legend(handles=[Patch(facecolor=c, edgecolor="#33506b", label=f"{numbers[0]:02d}–{numbers[-1]:02d} {name}"
+                             if len(numbers) > 1 else f"{numbers[0]:02d} {name}")
+                       for c, (name, numbers) in zip(PART_COLOURS, PARTS)],
+              loc="lower left", bbox_to_anchor=(0.0, -0.02), fontsize=8.5, frameon=False, ncol=2)
+    ax.set_xlim(-0.2, per_row * (width + gap) - gap + 0.2)
+    ax.set_ylim(-(height + 0.9) - 1.25, height + 0.2)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title("LLMs from Dummies: the course map", fontsize=13)
+    return ax
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+if __name__ == "__main__":  # python -m course_lib.plots docs/course_map.png
+    import sys
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if len(sys.argv) != 2 or not sys.argv[1].endswith(".png"):
+        raise SystemExit("usage: python -m course_lib.plots PATH.png  (draws the course map there)")
+    figure = course_map().figure
+    figure.savefig(sys.argv[1], dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(figure)
