@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, check, expect_close, expect_equal
+from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, Mismatch, call, check, expect_close, expect_equal, what_it_is
 
 
 def test_an_unsolved_exercise_is_reported_as_not_attempted():
@@ -54,3 +54,34 @@ def test_a_keyboard_interrupt_is_not_swallowed():
 
     with pytest.raises(KeyboardInterrupt):
         check("1", interrupted)
+
+
+def test_call_names_the_input_the_error_and_the_hint_for_it():
+    def learner(d, word):
+        return d[word]
+
+    with pytest.raises(Mismatch) as raised:
+        call("learner({}, 'chat')", learner, {}, "chat", hint=lambda e: " use d.get(word)." if isinstance(e, KeyError) else "")
+    message = str(raised.value)
+    assert message.startswith("learner({}, 'chat') raised KeyError: 'chat' (line ")
+    assert message.endswith(" use d.get(word).")
+
+
+def test_call_without_a_specific_hint_says_how_to_find_out():
+    with pytest.raises(Mismatch, match="raised ZeroDivisionError: division by zero .*Run your function on that input"):
+        call("f(0)", lambda x: 1 / x, 0)
+
+
+def test_call_lets_not_attempted_through_and_returns_the_answer():
+    def unsolved():
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        call("unsolved()", unsolved)
+    assert call("double(2)", lambda x: 2 * x, 2) == 4
+
+
+def test_a_wrong_kind_of_answer_is_named_for_the_learner():
+    assert what_it_is(None) == "None (does your function `return` its result?)"
+    assert what_it_is("0.5") == "the string '0.5' (return the value itself, not text)"
+    assert what_it_is([1]) == "list"

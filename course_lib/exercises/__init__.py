@@ -48,6 +48,30 @@ def _where_in_learner_code(error: BaseException) -> str:
     return f" (line {frames[-1].lineno} of `{frames[-1].name}`)" if frames else ""
 
 
+def call(what: str, function: Callable, *args, hint: Callable[[BaseException], str] | None = None, **kwargs) -> Any:
+    """Call the learner's `function`; an error it raises becomes a Mismatch naming the input (`what`), the
+    error, the line of the learner's code, and `hint(error)`: what usually causes that error in this
+    exercise ('' when there is nothing specific to say)."""
+    try:
+        return function(*args, **kwargs)
+    except (NotImplementedError, Mismatch):
+        raise
+    except Exception as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        advice = (hint(error) if hint is not None else "") or " Run your function on that input to see why."
+        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
+                       f"{_where_in_learner_code(error)}.{advice}") from None
+
+
+def what_it_is(value: Any) -> str:
+    """How to name a wrong kind of answer: None gets a reminder about `return`, a string a word on text."""
+    if value is None:
+        return "None (does your function `return` its result?)"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r} (return the value itself, not text)"
+    return type(value).__name__
+
+
 def check(exercise: str, attempt: Callable[[], Any], success: str = "") -> Result:
     """Run `attempt()`; a `Mismatch` becomes a failed Result with its message, NotImplementedError 'not attempted'.
 

@@ -6,7 +6,7 @@ import random
 from typing import Callable
 
 from course_lib import translation as tr
-from course_lib.exercises import Mismatch, Result, _where_in_learner_code, check, expect_equal, expect_type
+from course_lib.exercises import Mismatch, Result, call, check, expect_equal, expect_type
 
 _SMALL = {"le": "the", "chat": "cat", "est": "is", "sous": "under", "la": "the", "table": "table", "l'": "the",
           "oiseau": "bird", "mange": "eats"}
@@ -23,17 +23,8 @@ def _key_error_hint(error: BaseException) -> str:
 
 
 def _call(what: str, function: Callable, *args, hint: Callable[[BaseException], str] = _key_error_hint):
-    """Call the learner's function with `args`; an error it raises becomes a Mismatch naming the input
-    (`what`), the error, the line, and `hint(error)` (by default, what to do about a KeyError)."""
-    try:
-        return function(*args)
-    except (NotImplementedError, Mismatch):
-        raise
-    except Exception as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        advice = hint(error) or " Run your function on that input to see why."
-        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
-                       f"{_where_in_learner_code(error)}.{advice}") from None
+    """`exercises.call` with, by default, what to do about a KeyError."""
+    return call(what, function, *args, hint=hint)
 
 
 def exercise_1(translate_marking_unknowns: Callable[[str, dict], str]) -> Result:

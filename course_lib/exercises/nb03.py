@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises import (Mismatch, Result, _where_in_learner_code, check, expect, expect_close, expect_equal,
+from course_lib.exercises import (Mismatch, Result, call, check, expect, expect_close, expect_equal,
                                   expect_type)
 
 
@@ -38,16 +38,8 @@ def _hint(error: BaseException, args: tuple) -> str:
 
 
 def _call(what: str, function: Callable, *args, **kwargs):
-    """Call the learner's function; an error it raises becomes a Mismatch naming the input, the error, the line
-    and (for the common ones: `K.T` on batched tensors, a lost `keepdim`) what to change."""
-    try:
-        return function(*args, **kwargs)
-    except (NotImplementedError, Mismatch):
-        raise
-    except Exception as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
-                       f"{_where_in_learner_code(error)}.{_hint(error, args)}") from None
+    """`exercises.call` with the hints for the common errors (`K.T` on batched tensors, a lost `keepdim`)."""
+    return call(what, function, *args, hint=lambda error: _hint(error, args), **kwargs)
 
 
 def exercise_1(stable_softmax: Callable[..., torch.Tensor]) -> Result:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Callable
 
-from course_lib.exercises import Mismatch, Result, _where_in_learner_code, check, expect, expect_close, expect_equal
+from course_lib.exercises import Mismatch, Result, call, check, expect, expect_close, expect_equal, what_it_is
 
 PAIR_CASES = [[1, 2, 3, 1, 2], [5, 5, 5, 5], [7], [], [104, 105, 32, 104, 105]]
 MERGE_CASES = [([1, 2, 3, 1, 2], (1, 2), 9, [9, 3, 9]),
@@ -32,25 +32,8 @@ def _hint(error: BaseException, what: str) -> str:
 
 
 def _call(what: str, function: Callable, *args) -> Any:
-    """The learner's function called on `args`; an error it raises becomes a Mismatch that names the input,
-    the error, the line, and for the common ones what to change."""
-    try:
-        return function(*args)
-    except (NotImplementedError, Mismatch):
-        raise
-    except Exception as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
-                       f"{_where_in_learner_code(error)}.{_hint(error, what)}") from None
-
-
-def _what_it_is(value: Any) -> str:
-    """How to name a wrong kind of answer: None gets a reminder about `return`."""
-    if value is None:
-        return "None (does your function `return` its result?)"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r} (return the value itself, not text)"
-    return type(value).__name__
+    """`exercises.call` with the hints for this notebook's common errors."""
+    return call(what, function, *args, hint=lambda error: _hint(error, what))
 
 
 def exercise_1(count_pairs: Callable) -> Result:
@@ -60,7 +43,7 @@ def exercise_1(count_pairs: Callable) -> Result:
         for ids in PAIR_CASES:
             got = _call(f"count_pairs({ids})", count_pairs, list(ids))
             if not hasattr(got, "items"):
-                raise Mismatch(f"count_pairs({ids}): expected a dict {{(a, b): count}}, got {_what_it_is(got)}.")
+                raise Mismatch(f"count_pairs({ids}): expected a dict {{(a, b): count}}, got {what_it_is(got)}.")
             bad_keys = [k for k in got if not (isinstance(k, tuple) and len(k) == 2)]
             if bad_keys:
                 raise Mismatch(f"count_pairs({ids}): each key should be a pair (a, b) of neighbouring ids, "
@@ -82,7 +65,7 @@ def exercise_2(merge: Callable) -> Result:
             got = _call(f"merge({ids}, {pair}, {new_id})", merge, original, pair, new_id)
             expect(original == ids, f"merge({ids}, {pair}, {new_id}) changed its input list; build a new one.")
             if not isinstance(got, (list, tuple)):
-                raise Mismatch(f"merge({ids}, {pair}, {new_id}): expected a list of ids, got {_what_it_is(got)}.")
+                raise Mismatch(f"merge({ids}, {pair}, {new_id}): expected a list of ids, got {what_it_is(got)}.")
             if got != expected and len(ids) >= 3 and ids[0] == ids[1] == ids[2]:
                 raise Mismatch(f"merge({ids}, {pair}, {new_id}): expected {expected}, got {got}. "
                                "Overlapping pairs: once two ids are merged, the second cannot start another pair; "
@@ -101,7 +84,7 @@ def exercise_3(embed: Callable) -> Result:
         weight = torch.randn(11, 4, generator=generator)
         for ids in (torch.tensor([0, 3, 10]), torch.tensor([[1, 1], [2, 9]])):
             got = _call(f"embed(ids={ids.tolist()}, weight of shape (11, 4))", embed, ids, weight)
-            expect(isinstance(got, torch.Tensor), f"embed: expected a torch.Tensor, got {_what_it_is(got)}.")
+            expect(isinstance(got, torch.Tensor), f"embed: expected a torch.Tensor, got {what_it_is(got)}.")
             expected = torch.nn.functional.embedding(ids, weight)
             expect_equal(tuple(got.shape), tuple(expected.shape), f"embed(ids of shape {tuple(ids.shape)}) shape")
             expect_close(got, expected, f"embed({ids.tolist()})")
@@ -119,7 +102,7 @@ def exercise_4(positions: Callable) -> Result:
     def attempt():
         for n, d in ((4, 2), (10, 8), (50, 16)):
             got = _call(f"positions({n}, {d})", positions, n, d)
-            expect(isinstance(got, torch.Tensor), f"positions: expected a torch.Tensor, got {_what_it_is(got)}.")
+            expect(isinstance(got, torch.Tensor), f"positions: expected a torch.Tensor, got {what_it_is(got)}.")
             expected = sinusoidal_positions(n, d)
             expect_equal(tuple(got.shape), (n, d), f"positions({n}, {d}) shape")
             got = got.detach().double()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from course_lib.exercises import Mismatch, Result, _where_in_learner_code, check, expect_close, expect_equal
+from course_lib.exercises import Mismatch, Result, call, check, expect_close, expect_equal, what_it_is
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:
@@ -34,25 +34,8 @@ def _hint(error: BaseException) -> str:
 
 
 def _call(what: str, function: Callable, *args) -> Any:
-    """The learner's function called on `args`; an error it raises becomes a Mismatch that names the input,
-    the error, the line, and for the common ones what to change."""
-    try:
-        return function(*args)
-    except (NotImplementedError, Mismatch):
-        raise
-    except Exception as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
-                       f"{_where_in_learner_code(error)}.{_hint(error)}") from None
-
-
-def _what_it_is(value: Any) -> str:
-    """How to name a wrong kind of answer: None gets a reminder about `return`."""
-    if value is None:
-        return "None (does your function `return` its result?)"
-    if isinstance(value, str):
-        return f"the string {value[:40]!r} (return the value itself, not text)"
-    return type(value).__name__
+    """`exercises.call` with the hints for this notebook's common errors."""
+    return call(what, function, *args, hint=_hint)
 
 
 def _as_count(value: Any, what: str) -> float:
@@ -62,7 +45,7 @@ def _as_count(value: Any, what: str) -> float:
             raise Mismatch(f"{what}: expected one number, got a tensor of shape {tuple(value.shape)}.")
         value = value.item()
     if value is None or isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise Mismatch(f"{what}: expected a number (how many parameters), got {_what_it_is(value)}.")
+        raise Mismatch(f"{what}: expected a number (how many parameters), got {what_it_is(value)}.")
     number = float(value)
     if not math.isfinite(number):
         raise Mismatch(f"{what}: expected a number of parameters, got {number}.")
@@ -83,7 +66,7 @@ def exercise_1(split_heads: Callable[[torch.Tensor, int], torch.Tensor]) -> Resu
             what = f"split_heads(x of shape {tuple(x.shape)}, n_heads={n_heads})"
             got = _call(what, split_heads, x, n_heads)
             if not isinstance(got, torch.Tensor):
-                raise Mismatch(f"{what}: expected a torch.Tensor, got {_what_it_is(got)}.")
+                raise Mismatch(f"{what}: expected a torch.Tensor, got {what_it_is(got)}.")
             d_head = d_model // n_heads
             expect_equal(tuple(got.shape), (batch, n_heads, length, d_head), f"the shape of {what}")
             expected = x.view(batch, length, n_heads, d_head).transpose(1, 2)
@@ -107,7 +90,7 @@ def exercise_2(causal_mask: Callable[[int], torch.Tensor]) -> Result:
             what = f"causal_mask({n})"
             got = _call(what, causal_mask, n)
             if not isinstance(got, torch.Tensor):
-                raise Mismatch(f"{what}: expected a boolean torch.Tensor, got {_what_it_is(got)}.")
+                raise Mismatch(f"{what}: expected a boolean torch.Tensor, got {what_it_is(got)}.")
             expect_equal(tuple(got.shape), (n, n), f"the shape of {what}")
             if got.dtype != torch.bool:
                 raise Mismatch(f"{what}: expected a boolean tensor (True = may attend), got dtype {got.dtype}.")
@@ -130,11 +113,11 @@ def exercise_3(collapse: Callable[[nn.Linear, nn.Linear], tuple[torch.Tensor, to
         first, second = nn.Linear(5, 7), nn.Linear(7, 3)
         got = _call("collapse(nn.Linear(5, 7), nn.Linear(7, 3))", collapse, first, second)
         if not (isinstance(got, (tuple, list)) and len(got) == 2):
-            raise Mismatch(f"collapse(first, second): expected a tuple (W, b), got {_what_it_is(got)}.")
+            raise Mismatch(f"collapse(first, second): expected a tuple (W, b), got {what_it_is(got)}.")
         W, b = (t.detach() if isinstance(t, torch.Tensor) else t for t in got)
         for name, value in (("W", W), ("b", b)):
             if not isinstance(value, torch.Tensor):
-                raise Mismatch(f"{name}: expected a torch.Tensor, got {_what_it_is(value)}.")
+                raise Mismatch(f"{name}: expected a torch.Tensor, got {what_it_is(value)}.")
         if tuple(W.shape) == (5, 3):
             raise Mismatch("W has shape (5, 3): nn.Linear keeps weights as (out, in), so the combined W "
                            "should be (3, 5) = second.weight @ first.weight.")
