@@ -22,3 +22,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if hasattr(item, "output_timeout"):
             item.output_timeout = 120
+    # The JupyterLab browser test is the longest file (it runs most of every notebook again): first in
+    # line, so that one worker starts it while the other takes everything else, instead of last.
+    items.sort(key=lambda item: "test_jupyterlab_browser.py" not in item.nodeid)
