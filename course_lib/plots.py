@@ -447,6 +447,59 @@ def course_map(ax=None):
     return ax
 
 
+
+def lora_diagram(d: int = 128, k: int = 128, rank: int = 8, ax=None):
+    """LoRA's forward pass drawn to scale (notebook 08): h = W₀x + (α/r)·B·A·x beside the frozen W₀ (d×k)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    for name, value in (("d", d), ("k", k), ("rank", rank)):
+        check_positive_int(name, value)
+    if rank > min(d, k):
+        raise ValueError(f"rank: expected at most min(d, k) = {min(d, k)}, got {rank}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 4.6))
+    unit = 3.0 / max(d, k)  # one matrix entry, in drawing units: W₀ is at most 3 x 3
+    w0_w, w0_h, thin = k * unit, d * unit, max(rank * unit, 0.04)
+
+    def box(x, y, w, h, colour, label, text_y=None):
+        ax.add_patch(Rectangle((x, y), w, h, facecolor=colour, edgecolor="#33506b", linewidth=1.2))
+        ax.text(x + w / 2, y + h / 2 if text_y is None else text_y, label, ha="center", va="center", fontsize=9)
+
+    def arrow(start, end, colour="#33506b"):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, color=colour))
+
+    top, low = 1.2, -0.6  # the frozen path's bottom edge and the adapter path's centre line
+    b_x, b_h = 1.0 + w0_w + 0.8, d * unit
+    plus_x, plus_y = b_x + 2.2, top + w0_h / 2
+    box(0, low - 0.1, 0.25, 0.2 + top + w0_h / 2 - low, "#f1f3f5", "")
+    ax.text(-0.1, (low + plus_y) / 2, f"x\n({k})", ha="right", va="center", fontsize=9)
+    box(1.0, top, w0_w, w0_h, "#dee2e6", f"W₀  ({d} × {k})\nfrozen\n{d * k:,} numbers")
+    box(1.0, low - thin / 2, w0_w, thin, "#ffd8a8", "")
+    ax.text(1.0 + w0_w / 2, low - thin / 2 - 0.12, f"A  ({rank} × {k})\ntrainable, random at the start",
+            ha="center", va="top", fontsize=9)
+    box(b_x, low - b_h / 2, thin, b_h, "#ffc9c9", "")
+    ax.text(b_x + thin + 0.12, low - b_h / 4, f"B  ({d} × {rank})\ntrainable,\nzero at the start", ha="left",
+            va="center", fontsize=9)
+    ax.text(plus_x, plus_y, "+", ha="center", va="center", fontsize=22, fontweight="bold", color="#33506b")
+    arrow((0.3, plus_y), (0.95, plus_y))
+    arrow((0.3, low), (0.95, low))
+    arrow((1.05 + w0_w, plus_y), (plus_x - 0.25, plus_y))
+    arrow((1.05 + w0_w, low), (b_x - 0.05, low))
+    arrow((b_x + thin + 0.05, low + b_h / 4), (plus_x - 0.1, plus_y - 0.3), colour="#c92a2a")
+    ax.text((b_x + plus_x) / 2 + 0.5, (low + plus_y) / 2 - 0.1, "× α/r", fontsize=9, color="#c92a2a")
+    arrow((plus_x + 0.25, plus_y), (plus_x + 0.9, plus_y))
+    ax.text(plus_x + 1.0, plus_y, f"h\n({d})", ha="left", va="center", fontsize=9)
+    trainable = rank * (d + k)
+    ax.set_title(f"LoRA, r = {rank}: h = W₀x + (α/r)·B·A·x; trains r·(d + k) = {trainable:,} numbers "
+                 f"instead of d·k = {d * k:,} ({trainable / (d * k):.1%})", fontsize=10)
+    ax.set_xlim(-0.8, plus_x + 1.6)
+    ax.set_ylim(min(low - b_h / 2, low - 0.9) - 0.2, top + w0_h + 0.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
