@@ -250,18 +250,43 @@ def kv_cache_bytes(n_layers: int, n_kv_heads: int, d_head: int, seq_len: int, ba
     return 2.0 * n_layers * n_kv_heads * d_head * seq_len * batch * _bytes_per_value(dtype)
 
 
+# What one GPT layer keeps for its backward pass, per token, in 16-bit (2 bytes a value, 1 byte a dropout
+# mask value), counted tensor by tensor in Korthikanti et al. (2022), "Reducing Activation Recomputation in
+# Large Transformer Models", section 4.1. Units: bytes per unit of width d_model.
+ATTENTION_BYTES_PER_WIDTH = 11  # input of q/k/v 2, q and k for the scores 4, v 2, out-projection input 2, dropout mask 1
+MLP_BYTES_PER_WIDTH = 19  # input 2, the 4·d-wide GeLU input 8 and GeLU output 8, dropout mask 1
+NORM_BYTES_PER_WIDTH = 4  # the inputs of the layer's two layer norms, 2 each
+ACTIVATION_BYTES_PER_WIDTH = ATTENTION_BYTES_PER_WIDTH + MLP_BYTES_PER_WIDTH + NORM_BYTES_PER_WIDTH  # 34
+# Per head and per key a token attends to: the softmax output 2, its dropout mask 1, the dropout's output 2.
+ATTENTION_SCORE_BYTES = 5
+
+
+def activation_bytes_per_token(d_model: int, n_heads: int = 1, seq_len: int = 1,
+                               flash_attention: bool = True) -> dict[str, float]:
+    """Bytes one GPT layer keeps per token for backward in 16-bit, by part (notebook 11).
+
+    34·d_model = attention 11·d + feed-forward 19·d + layer norms 4·d; without a fused attention kernel the
+    seq_len × seq_len score matrices add 5·n_heads·seq_len (Korthikanti et al., 2022).
+    """
+    for name, value in (("d_model", d_model), ("n_heads", n_heads), ("seq_len", seq_len)):
+        check_positive_int(name, value)
+    return {"attention": float(ATTENTION_BYTES_PER_WIDTH * d_model),
+            "feed-forward": float(MLP_BYTES_PER_WIDTH * d_model),
+            "layer norms": float(NORM_BYTES_PER_WIDTH * d_model),
+            "attention scores": 0.0 if flash_attention else float(ATTENTION_SCORE_BYTES * n_heads * seq_len)}
+
+
 def activation_bytes(n_layers: int, d_model: int, seq_len: int, batch: int = 1, n_heads: int = 1,
                      flash_attention: bool = True, dtype: str = "bfloat16") -> float:
     """Bytes autograd keeps for the backward pass of a GPT-style stack (no recomputation).
 
-    Korthikanti et al. (2022), 16-bit: per layer s·b·d·(34 + 5·a·s/d) bytes; the 5·a·s/d term is the
-    s×s attention matrices, which a fused (flash) attention kernel never stores. fp32 doubles it.
+    Per layer and token `activation_bytes_per_token`: 34·d_model in 16-bit, plus 5·n_heads·seq_len for the
+    attention scores, which a fused (flash) attention kernel never stores. fp32 doubles it.
     Gradient checkpointing keeps far less (one vector per token per layer, recomputing the rest).
     """
-    for name, value in (("n_layers", n_layers), ("d_model", d_model), ("seq_len", seq_len),
-                        ("batch", batch), ("n_heads", n_heads)):
+    for name, value in (("n_layers", n_layers), ("batch", batch)):
         check_positive_int(name, value)
-    per_token = 34.0 * d_model + (0.0 if flash_attention else 5.0 * n_heads * seq_len)
+    per_token = sum(activation_bytes_per_token(d_model, n_heads, seq_len, flash_attention).values())
     return float(n_layers) * seq_len * batch * per_token * _bytes_per_value(dtype) / 2
 
 
@@ -353,6 +378,7 @@ def layer_activation_bytes(shape: TransformerShape, seq_len: int, micro_batch: i
     """Activations one transformer layer keeps for the backward pass, in 16-bit, per GPU.
 
     Korthikanti et al. (2022) with a fused attention kernel and sequence parallelism: s·b·h·34/t
+    (34 = `ACTIVATION_BYTES_PER_WIDTH`)
     bytes. With full recomputation only the layer's input is kept (2·s·b·h/t bytes) and the rest is
     computed again in the backward pass, one more forward pass of compute.
     """
@@ -360,7 +386,7 @@ def layer_activation_bytes(shape: TransformerShape, seq_len: int, micro_batch: i
     check_positive_int("seq_len", seq_len)
     check_positive_int("micro_batch", micro_batch)
     check_positive_int("tp", tp)
-    per_token = 2.0 if recompute else 34.0
+    per_token = 2.0 if recompute else ACTIVATION_BYTES_PER_WIDTH
     return seq_len * micro_batch * shape.d_model * per_token / tp
 
 

@@ -102,3 +102,19 @@ def test_bad_input_is_named(call, message):
 def test_kv_cache_bytes_refuses_a_token_count_that_is_not_a_positive_int(seq_len):
     with pytest.raises(ValueError, match=f"seq_len: expected a positive int, got {seq_len!r}"):
         scaling.kv_cache_bytes(32, 8, 128, seq_len)
+
+
+def test_the_34_bytes_per_width_are_the_tensors_a_layer_keeps_for_backward():
+    # Korthikanti et al. (2022), section 4.1, in 16-bit (2 bytes a value, 1 byte a dropout-mask value):
+    attention = 2 + 4 + 2 + 2 + 1  # q/k/v input, q and k, v, out-projection input, dropout mask
+    feed_forward = 2 + 8 + 8 + 1  # input, GeLU input and output (4·d wide), dropout mask
+    norms = 2 + 2  # the two layer norms' inputs
+    assert (scaling.ATTENTION_BYTES_PER_WIDTH, scaling.MLP_BYTES_PER_WIDTH, scaling.NORM_BYTES_PER_WIDTH) == (
+        attention, feed_forward, norms)
+    assert scaling.ACTIVATION_BYTES_PER_WIDTH == 34
+    parts = scaling.activation_bytes_per_token(d_model=64, n_heads=4, seq_len=10, flash_attention=False)
+    assert parts == {"attention": 11 * 64, "feed-forward": 19 * 64, "layer norms": 4 * 64,
+                     "attention scores": (2 + 1 + 2) * 4 * 10}  # softmax output, its dropout mask, dropout output
+    assert scaling.activation_bytes_per_token(64, 4, 10)["attention scores"] == 0  # a fused kernel keeps none
+    with pytest.raises(ValueError, match="d_model: expected a positive int"):
+        scaling.activation_bytes_per_token(0)
