@@ -1,12 +1,19 @@
-"""course_lib.instruct: the SFT template and mask, the task generator, and the safe answer checker."""
+"""course_lib.instruct: the SFT template and mask, and the safe answer checker; with
+scripts/build_instruct_data.py, the task generator that writes the data files."""
 
-import json
+import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 
 from course_lib import instruct
 from course_lib.data import data_path, read_jsonl
+
+_spec = importlib.util.spec_from_file_location(
+    "build_instruct_data", Path(__file__).resolve().parents[1] / "scripts" / "build_instruct_data.py")
+builder = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(builder)
 
 
 class CharTokenizer:
@@ -42,21 +49,21 @@ def test_cut_answer_stops_at_the_end_marker_or_the_next_heading():
 
 
 def test_the_generator_is_seeded_distinct_and_honours_exclusions():
-    first, again = instruct.make_tasks(50, seed=3), instruct.make_tasks(50, seed=3)
+    first, again = builder.make_tasks(50, seed=3), builder.make_tasks(50, seed=3)
     assert first == again
     assert len({t.instruction for t in first}) == 50
-    other = instruct.make_tasks(50, seed=4, exclude={t.instruction for t in first})
+    other = builder.make_tasks(50, seed=4, exclude={t.instruction for t in first})
     assert not {t.instruction for t in first} & {t.instruction for t in other}
 
 
 @pytest.mark.parametrize("op", instruct.OPS, ids=[op.key for op in instruct.OPS])
 def test_every_generated_answer_passes_its_own_checker(op):
-    task = instruct.make_task(op, op.names[0], instruct.INSTRUCTION_FORMS[0], op.phrases[0])
+    task = builder.make_task(op, op.names[0], builder.INSTRUCTION_FORMS[0], op.phrases[0])
     assert instruct.check_answer(task, task.response)
 
 
 def test_wrong_answers_fail_the_checker():
-    task = instruct.make_task(instruct.OPS_BY_KEY["add"], "add", instruct.INSTRUCTION_FORMS[0], "a plus b")
+    task = builder.make_task(instruct.OPS_BY_KEY["add"], "add", builder.INSTRUCTION_FORMS[0], "a plus b")
     assert instruct.check_answer(task, "def add(a, b):\n    return b + a")  # any correct body passes
     assert not instruct.check_answer(task, "def add(a, b):\n    return a - b")
     assert not instruct.check_answer(task, "def plus(a, b):\n    return a + b")  # not the requested name
@@ -90,7 +97,7 @@ def test_the_shipped_files_agree_with_the_generator_and_splits_do_not_overlap(tm
     # rebuilding from the hand-written rows and the seed reproduces both files byte for byte
     for name in ("instructions.jsonl", "preferences.jsonl"):
         shutil.copy(data_path(name), tmp_path / name)
-    instruct.build_data(tmp_path)
+    builder.build_data(tmp_path)
     for name in ("instructions.jsonl", "preferences.jsonl"):
         assert (tmp_path / name).read_text() == data_path(name).read_text(), name
 
@@ -99,7 +106,7 @@ def test_bad_input_is_named():
     with pytest.raises(ValueError, match="instruction: expected a non-empty string"):
         instruct.format_prompt("  ")
     with pytest.raises(ValueError, match="n: expected a positive int"):
-        instruct.make_tasks(0)
+        builder.make_tasks(0)
     with pytest.raises(ValueError, match="pairs: expected at least one"):
         instruct.sft_batch(CharTokenizer(), [], 10)
 
