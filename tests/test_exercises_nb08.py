@@ -1,9 +1,11 @@
-"""Notebook 08's checkers accept the right answers, name the usual mistakes, and wait for attempts."""
+"""Notebook 08's checkers accept the right answers, name the usual mistakes, wait for attempts, and never
+crash: an answer that raises, returns None or returns a str is a failed result with a message."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from course_lib.exercises import nb08
+from course_lib.exercises import FAILED, PASSED, nb08
 
 
 def not_yet(*args):
@@ -45,3 +47,41 @@ def test_exercise_4_ppo_objective():
     assert "took the max" in took_max.detail
     clipped_only = nb08.exercise_4(lambda ratio, a, eps: min(max(ratio, 1 - eps), 1 + eps) * a)
     assert "clipped term alone" in clipped_only.detail
+
+
+# --- no answer crashes a checker: raising, returning None or a str is a failed result with a message ------
+
+REFERENCE = {
+    nb08.exercise_1: lambda n, d, g, peak, mfu: 6 * n * d / (g * peak * mfu) / 86_400,
+    nb08.exercise_2: lambda d_in, d_out, r: r * (d_in + d_out),
+    nb08.exercise_3: lambda c, r: -F.logsigmoid(c - r).mean(),
+    nb08.exercise_4: lambda ratio, a, eps: min(ratio * a, min(max(ratio, 1 - eps), 1 + eps) * a),
+}
+
+
+def raises_key_error(*args):
+    return {}["missing"]
+
+
+@pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
+def test_the_reference_answer_passes(exercise):
+    assert exercise(REFERENCE[exercise]).status == PASSED
+
+
+@pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
+@pytest.mark.parametrize("answer, says", [
+    (raises_key_error, "raised KeyError"),
+    (lambda *args: None, "returned None"),
+    (lambda *args: "12.5", "the string '12.5'"),
+], ids=["raises", "returns None", "returns a str"])
+def test_an_answer_that_raises_or_returns_no_number_fails_with_a_message(exercise, answer, says):
+    result = exercise(answer)  # no traceback escapes
+    assert result.status == FAILED
+    assert says in result.detail
+    assert "(" in result.detail.split(says)[0]  # the input it was called with comes first
+
+
+def test_a_crash_names_the_input_and_the_line():
+    result = nb08.exercise_4(lambda ratio, a, eps: [ratio][2])
+    assert result.status == FAILED
+    assert "ppo_objective(ratio=1.5, advantage=1.0, epsilon=0.2) raised IndexError" in result.detail

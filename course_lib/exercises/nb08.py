@@ -4,17 +4,35 @@ loss and PPO's clipped objective. Each takes the learner's function and says wha
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
-from course_lib.exercises import Result, check, expect, expect_close
+from course_lib.exercises import (
+    Mismatch,
+    Result,
+    call,
+    check,
+    expect,
+    expect_close,
+    what_it_is,
+)
+
+
+def _number(got, what: str) -> float:
+    """A real number (int, float or a one-element tensor), or a failed result naming what came instead."""
+    if isinstance(got, bool) or got is None or isinstance(got, str):
+        raise Mismatch(f"{what} returned {what_it_is(got)}: return a number.")
+    try:
+        return float(got)
+    except (TypeError, ValueError):
+        raise Mismatch(f"{what} returned a {type(got).__name__}: return a single number.") from None
 
 
 def exercise_1(training_days: Callable[[float, float, int, float, float], float]) -> Result:
     """`training_days(n_params, n_tokens, n_gpus, peak_flops, mfu)`: days of training with 6·N·D FLOPs."""
 
     def attempt():
-        days = training_days(175e9, 300e9, 1024, 312e12, 0.4)
-        expect(days is not None, "training_days returned None: return the number of days.")
+        what = "training_days(175e9, 300e9, 1024, 312e12, 0.4)"
+        days = _number(call(what, training_days, 175e9, 300e9, 1024, 312e12, 0.4), what)
         expected = 6 * 175e9 * 300e9 / (1024 * 312e12 * 0.4) / 86_400
         def near(value: float) -> bool:
             return abs(days - value) < 1e-6 * abs(value)
@@ -26,8 +44,9 @@ def exercise_1(training_days: Callable[[float, float, int, float, float], float]
                                           "do not multiply by mfu.")
         expect_close(days, expected, "GPT-3 (175B, 300B tokens) on 1,024 A100s at 40 % MFU, in days",
                      tol=1e-6 * expected)
-        expect_close(training_days(7e9, 2e12, 2048, 312e12, 0.4), 6 * 7e9 * 2e12 / (2048 * 312e12 * 0.4) / 86_400,
-                     "LLaMA 2 7B on 2,048 A100s, in days", tol=1e-4)
+        what = "training_days(7e9, 2e12, 2048, 312e12, 0.4)"
+        expect_close(_number(call(what, training_days, 7e9, 2e12, 2048, 312e12, 0.4), what),
+                     6 * 7e9 * 2e12 / (2048 * 312e12 * 0.4) / 86_400, "LLaMA 2 7B on 2,048 A100s, in days", tol=1e-4)
 
     return check("1", attempt, f"About {6 * 175e9 * 300e9 / (1024 * 312e12 * 0.4) / 86_400:.0f} days for GPT-3 "
                                "on 1,024 A100s at 40 % MFU, the same as scaling.training_days.")
@@ -37,16 +56,19 @@ def exercise_2(lora_trainable: Callable[[int, int, int], int]) -> Result:
     """`lora_trainable(d_in, d_out, rank)`: trainable parameters LoRA adds to one d_out×d_in matrix."""
 
     def attempt():
-        got = lora_trainable(576, 576, 8)
-        expect(got is not None, "lora_trainable returned None: return a number of parameters.")
+        def count(d_in, d_out, rank):
+            what = f"lora_trainable({d_in}, {d_out}, {rank})"
+            return _number(call(what, lora_trainable, d_in, d_out, rank), what)
+
+        got = count(576, 576, 8)
         if got == 576 * 576:
             expect(False, "that is the frozen matrix W₀ itself; LoRA trains A (r×d_in) and B (d_out×r) only.")
         if got == 576 * 8:
             expect(False, "you counted only one of the two matrices: A is r×d_in and B is d_out×r.")
         expect(got == 8 * (576 + 576), f"d_in=d_out=576 (SmolLM2's q_proj), r=8: expected {8 * 1152}, got {got}.")
-        got = lora_trainable(576, 192, 8)
+        got = count(576, 192, 8)
         expect(got == 8 * (576 + 192), f"d_in=576, d_out=192 (SmolLM2's v_proj), r=8: expected {8 * 768}, got {got}.")
-        total = 30 * (lora_trainable(576, 576, 8) + lora_trainable(576, 192, 8))
+        total = 30 * (count(576, 576, 8) + count(576, 192, 8))
         expect(total == 460_800, f"30 layers × (q_proj + v_proj) should give peft's 460,800, got {total}.")
 
     return check("2", attempt, "30 layers × (9,216 + 6,144) = 460,800 trainable parameters, as peft reports "
@@ -59,15 +81,19 @@ def exercise_3(reward_loss: Callable) -> Result:
 
     def attempt():
         chosen, rejected = torch.tensor([2.0, 0.0, -1.0]), torch.tensor([1.0, 0.0, 1.0])
-        got = reward_loss(chosen, rejected)
-        expect(isinstance(got, torch.Tensor), f"return a torch tensor (so it can be back-propagated), got {type(got).__name__}.")
+        what = "reward_loss(tensor([2., 0., -1.]), tensor([1., 0., 1.]))"
+        got = call(what, reward_loss, chosen, rejected)
+        expect(isinstance(got, torch.Tensor), f"{what} returned {what_it_is(got)}: return a torch tensor "
+                                              "(so it can be back-propagated).")
         expect(got.dim() == 0, f"return the mean over pairs, a single number; got shape {tuple(got.shape)}.")
         expected = sum(math.log1p(math.exp(-(c - r))) for c, r in ((2, 1), (0, 0), (-1, 1))) / 3
         flipped = sum(math.log1p(math.exp(c - r)) for c, r in ((2, 1), (0, 0), (-1, 1))) / 3
         if abs(float(got) - flipped) < 1e-5:
             expect(False, "the sign is flipped: the loss must be small when r_chosen is larger than r_rejected.")
         expect_close(float(got), expected, "reward_loss([2, 0, -1], [1, 0, 1])", tol=1e-5)
-        wrong_way = reward_loss(torch.tensor([0.0]), torch.tensor([1000.0]))
+        what = "reward_loss(tensor([0.]), tensor([1000.]))"
+        wrong_way = call(what, reward_loss, torch.tensor([0.0]), torch.tensor([1000.0]))
+        expect(isinstance(wrong_way, torch.Tensor), f"{what} returned {what_it_is(wrong_way)}: return a torch tensor.")
         expect(bool(torch.isfinite(wrong_way).all()) and abs(float(wrong_way) - 1000.0) < 1e-3,
                "when the rejected answer scores 1000 higher the loss must be 1000, not inf or nan: "
                "log(sigmoid(x)) underflows to log 0; use torch.nn.functional.logsigmoid.")
@@ -83,8 +109,8 @@ def exercise_4(ppo_objective: Callable[[float, float, float], float]) -> Result:
         cases = [(1.5, 1.0, 0.2, 1.2), (1.5, -1.0, 0.2, -1.5), (0.5, 1.0, 0.2, 0.5), (0.5, -1.0, 0.2, -0.8),
                  (1.1, 2.0, 0.2, 2.2), (0.7, 3.0, 0.1, 2.1)]
         for ratio, advantage, eps, expected in cases:
-            got = ppo_objective(ratio, advantage, eps)
-            expect(got is not None, "ppo_objective returned None: return a number.")
+            what = f"ppo_objective(ratio={ratio}, advantage={advantage}, epsilon={eps})"
+            got = _number(call(what, ppo_objective, ratio, advantage, eps), what)
             if abs(got - min(max(ratio, 1 - eps), 1 + eps) * advantage) < 1e-9 and abs(got - expected) > 1e-9:
                 expect(False, f"ratio={ratio}, A={advantage}: the clipped term alone is not enough; "
                               "take the min with the unclipped ratio·A.")
