@@ -260,5 +260,6 @@ class MultiHeadAttention(nn.Module):
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if plain_causal else mask,
                                                  dropout_p=dropout, is_causal=plain_causal)
-        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.d_model))
+        # n_heads · d_head, not d_model: a tensor-parallel rank (notebook 11) sets n_heads to the heads it holds
+        out = self.out_proj(out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.n_heads * self.d_head))
         return (out, weights) if need_weights else out

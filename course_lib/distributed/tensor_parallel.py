@@ -7,9 +7,6 @@ backward, the gradient of each sub-layer's input is summed the same way. Every r
     python -m torch.distributed.run --nproc_per_node=2 course_lib/distributed/tensor_parallel.py --steps 4
 """
 
-import types
-
-import torch.nn.functional as F
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.tensor import Replicate
 from torch.distributed.tensor.parallel import (
@@ -20,16 +17,6 @@ from torch.distributed.tensor.parallel import (
 )
 
 from course_lib.distributed import comm, common
-
-
-def local_heads_forward(attn, x, context=None, mask=None, cache=None, need_weights=False):
-    """MultiHeadAttention.forward for a rank that holds `attn.local_heads` of the heads: q, k, v come
-    out of the column-split projections already narrowed to those heads; out_proj sums the ranks."""
-    batch, length, _ = x.shape
-    q, k, v = (proj(x).view(batch, length, attn.local_heads, attn.d_head).transpose(1, 2)
-               for proj in (attn.q_proj, attn.k_proj, attn.v_proj))
-    out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    return attn.out_proj(out.transpose(1, 2).reshape(batch, length, attn.local_heads * attn.d_head))
 
 
 def main() -> None:
@@ -47,8 +34,9 @@ def main() -> None:
             "attn.out_proj": RowwiseParallel(), "ff.up": ColwiseParallel(), "ff.down": RowwiseParallel()}
     for block in model.blocks:
         parallelize_module(block, mesh, plan)
-        block.attn.local_heads = block.attn.n_heads // world
-        block.attn.forward = types.MethodType(local_heads_forward, block.attn)
+        # q, k, v now give each rank only its own heads' columns: the attention reshapes them into
+        # n_heads // world heads (attention.MultiHeadAttention reads n_heads for that), then out_proj sums the ranks
+        block.attn.n_heads //= world
     optimizer = common.make_optimizer(model.parameters(), run)
     counter = comm.Counter()  # all-reduces of activations (forward) and of their gradients (backward)
     losses = []
