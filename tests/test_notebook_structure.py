@@ -149,7 +149,7 @@ GPU_CELLS = {
     "08_pretraining_to_instruct.ipynb": ["DEVICE = runtime.get_device()", "gpt = gpt.to(DEVICE)",
                                          "torch.cuda.max_memory_allocated()", "lora.fine_tuning_bytes"],
     "09_prompts.ipynb": ["llama.load_litgpt_checkpoint", "llama.random_llama", "generation_speed"],
-    "11_scaling.ipynb": ["Q.matmul_tflops(dtype, 'cuda'", "Int4WeightOnlyConfig", "allow_tf32"],
+    "11_scaling.ipynb": ["matmul_tflops(dtype, 'cuda'", "Int4WeightOnlyConfig", "allow_tf32"],
 }
 
 
