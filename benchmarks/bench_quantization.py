@@ -3,7 +3,8 @@
 Builds every variant once, then in each repeat times all of them side by side (greedy generation of
 `--tokens` new tokens after the same prompt, and one forward pass over the held-out text), so a busy
 machine slows them alike. Prints the medians and each one's ratio to transformers fp32. Also times a
-single linear layer's matrix multiply for one token (decoding) in each format.
+single linear layer's matrix multiply for one token (decoding) in each format, a 1024 × 1024 matrix
+product in fp32, bf16 and fp16, and prints each variant's size saved as safetensors.
 
     python benchmarks/bench_quantization.py [--tokens 32] [--repeat 3]
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's course_lib
 
 import course_lib  # noqa: E402,F401  (first: quiets torchao's import-time log lines)
+from benchmarks import measure  # noqa: E402
 from course_lib import data, pretrained, runtime  # noqa: E402
 from course_lib import quantization as Q  # noqa: E402
 
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     runtime.set_seed(0)
+    import torch
+
     from course_lib.llamacpp import LlamaCpp
 
     model, tokenizer = pretrained.load_smollm2()
@@ -74,9 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     forwards = {name: [] for name in variants}
     for _ in range(args.repeat):
         for name, m in variants.items():
-            speeds[name].append(Q.hf_tokens_per_second(m, tokenizer, PROMPT, args.tokens))
+            speeds[name].append(measure.hf_tokens_per_second(m, tokenizer, PROMPT, args.tokens))
             start = time.perf_counter()
-            Q.hf_logits(m, ids)
+            measure.hf_logits(m, ids)
             forwards[name].append(time.perf_counter() - start)
         speeds["llama.cpp Q4_1"].append(llm.tokens_per_second(PROMPT, args.tokens))
     llm.close()
@@ -92,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds = statistics.median(forwards[name])
             line += f" {seconds:10.2f} {base_forward / seconds:7.2f}"
         print(line)
+    print("\nsize of each variant saved as safetensors (tied weights once):")
+    for name, m in variants.items():
+        print(f"{name:>20}: {measure.saved_size_bytes(m) / 1e6:7.1f} MB")
+    print("\na 1024 × 1024 matrix product on this CPU (no native fp16 arithmetic on most CPUs):")
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        print(f"{str(dtype)[6:]:>9}: {measure.matmul_tflops(dtype, 'cpu', n=1024, repeat=args.repeat) * 1e3:7.1f} GFLOP/s")
     print("\none token through a 576 → 1536 linear layer (median µs):")
     times = layer_times(model, args.repeat)
     for name, seconds in times.items():

@@ -3,21 +3,18 @@
 Notebook 11 builds it. `absmax_quantize` and `zeropoint_quantize` map floats to small integers, one
 scale per tensor, per output channel (row) or per group of columns; `pack_int4` puts two 4-bit codes in
 one byte; `Int8Linear` and `Int4Linear` replace `nn.Linear` with layers that keep only the integer codes
-and run torch's own weight-only int8 / int4 matmul kernels on the CPU.
+and run torch's own weight-only int8 / int4 matmul kernels on the CPU. (The benchmarks' measuring tools,
+process memory, file sizes and speeds, are in benchmarks/measure.py.)
 """
 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from course_lib.validation import check_positive_int, check_type
 
 BITS = (4, 8)
 GRANULARITIES = ("tensor", "channel", "group")
@@ -274,21 +271,6 @@ def weight_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors.values())
 
 
-def saved_size_bytes(model: nn.Module) -> int:
-    """Size of the safetensors file holding `model`'s state (shared tensors once), written to a temp dir."""
-    from safetensors.torch import save_file
-
-    for name, value in model.state_dict().items():
-        if not isinstance(value, Tensor):
-            raise TypeError(f"model: state entry {name!r} is a {type(value).__name__}, not a tensor; "
-                            "safetensors stores plain tensors only")
-    state = {name: t.detach().contiguous() for name, t in _unique_tensors(model.state_dict().items()).items()}
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.safetensors")
-        save_file(state, path)
-        return os.path.getsize(path)
-
-
 def perplexity_from_logits(logits: Tensor, ids: Tensor) -> float:
     """exp(mean negative log-likelihood) of ids[1:] given the logits at positions 0 … T-2.
 
@@ -303,64 +285,6 @@ def perplexity_from_logits(logits: Tensor, ids: Tensor) -> float:
     return math.exp(F.cross_entropy(logits[:-1], ids[1:]).item())
 
 
-def matmul_tflops(dtype: torch.dtype, device="cpu", n: int = 2048, repeat: int = 5) -> float:
-    """Speed of an n x n matrix product in `dtype` on `device`, in TFLOP/s (2·n³ operations per product,
-    median of `repeat` after a warm-up). A GPU's tensor cores run fp16 and bf16 several times faster
-    than fp32; most CPUs do not."""
-    from course_lib.runtime import median_time, synchronize
-
-    check_type("dtype", dtype, torch.dtype, "a torch.dtype such as torch.bfloat16")
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype: expected a floating-point dtype, got {dtype}")
-    check_positive_int("n", n)
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=generator).to(device, dtype)
-    b = torch.randn(n, n, generator=generator).to(device, dtype)
-    def product() -> None:
-        a @ b
-        synchronize(device)
-
-    return 2 * n**3 / median_time(product, repeat=repeat) / 1e12
-
-
-def resident_mb() -> float:
-    """This process's resident memory in MB, after handing freed memory back to the OS where possible,
-    so that the difference of two readings is what was built in between."""
-    import ctypes
-    import gc
-
-    import psutil
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed blocks otherwise
-    except (OSError, AttributeError):  # not glibc (macOS, Windows): the reading is just less tidy
-        pass
-    return psutil.Process().memory_info().rss / 1e6
-
-
-@torch.no_grad()
-def hf_logits(model: nn.Module, ids: Tensor) -> Tensor:
-    """Logits (T, vocab) of a Hugging Face causal LM for one sequence of ids (T,), as float32."""
-    return model(torch.as_tensor(ids).reshape(1, -1)).logits[0].float()
-
-
-@torch.no_grad()
-def hf_tokens_per_second(model: nn.Module, tokenizer, prompt: str, n_tokens: int = 32) -> float:
-    """Greedy generation speed of a Hugging Face model: exactly `n_tokens` new tokens, timed."""
-    import time
-
-    from course_lib.runtime import synchronize
-
-    inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    synchronize(model.device)
-    start = time.perf_counter()
-    model.generate(**inputs, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False)
-    synchronize(model.device)
-    return n_tokens / (time.perf_counter() - start)
-
-
 __all__ = ["BITS", "GRANULARITIES", "INT4_KERNEL_GROUP_SIZES", "Quantized", "absmax_quantize", "zeropoint_quantize",
            "pack_int4", "unpack_int4", "Int8Linear", "Int4Linear", "quantize_linears", "weight_bytes",
-           "saved_size_bytes", "perplexity_from_logits", "resident_mb", "hf_logits",
-           "hf_tokens_per_second"]
+           "perplexity_from_logits"]

@@ -1,8 +1,10 @@
 """course_lib.quantization: codes equal torch's own quantizers, round trips stay within half a step,
 int4 packing is lossless, and the int8 / int4 layers compute what their dequantized weights say."""
 
+import importlib.util
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,19 @@ from hypothesis import strategies as st
 from torch import nn
 
 from course_lib import quantization as Q
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_measure():
+    """benchmarks/measure.py, the benchmarks' measuring tools (not part of course_lib), imported by path."""
+    spec = importlib.util.spec_from_file_location("bench_measure", ROOT / "benchmarks" / "measure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+measure = load_measure()
 
 
 def weights(rows=64, cols=96, seed=0):
@@ -156,7 +171,7 @@ def test_tied_weights_are_counted_and_saved_once():
     head.weight = embedding.weight
     model = nn.ModuleDict({"embedding": embedding, "head": head})
     assert Q.weight_bytes(model) == 100 * 16 * 4
-    size = Q.saved_size_bytes(model)
+    size = measure.saved_size_bytes(model)
     assert 100 * 16 * 4 < size < 100 * 16 * 4 + 1024  # data plus a small JSON header
 
 
@@ -195,7 +210,7 @@ def test_torchao_int8_weights_are_counted_by_what_they_store():
     quantize_(model, Int8WeightOnlyConfig())
     # int8 codes + one fp32 scale and one int8 zero point per output row, + the fp32 bias
     assert Q.weight_bytes(model) == 32 * 64 + 32 * 4 + 32 * 1 + 32 * 4
-    assert Q.saved_size_bytes(model) > Q.weight_bytes(model)
+    assert measure.saved_size_bytes(model) > Q.weight_bytes(model)
 
 
 @pytest.mark.parametrize("make", [lambda linear: Q.Int8Linear(linear), lambda linear: Q.Int4Linear(linear, 32)],
@@ -207,8 +222,34 @@ def test_int8_and_int4_linear_name_an_input_of_the_wrong_width(make):
 
 
 def test_matmul_tflops_measures_a_positive_speed_and_refuses_integer_dtypes():
-    assert Q.matmul_tflops(torch.float32, "cpu", n=64, repeat=3) > 0
+    assert measure.matmul_tflops(torch.float32, "cpu", n=64, repeat=3) > 0
     with pytest.raises(ValueError, match="dtype: expected a floating-point dtype"):
-        Q.matmul_tflops(torch.int8, n=8)
+        measure.matmul_tflops(torch.int8, n=8)
     with pytest.raises(TypeError, match="dtype"):
-        Q.matmul_tflops("bf16", n=8)
+        measure.matmul_tflops("bf16", n=8)
+
+
+def test_the_measuring_tools_live_in_benchmarks_not_in_the_learners_package():
+    for name in ("saved_size_bytes", "matmul_tflops", "resident_mb", "hf_logits", "hf_tokens_per_second"):
+        assert not hasattr(Q, name), name
+        assert callable(getattr(measure, name))
+    assert measure.resident_mb() > 0
+
+
+def test_hf_logits_and_tokens_per_second_on_a_tiny_hugging_face_model():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=64, n_embd=16, n_layer=1, n_head=2)).eval()
+    ids = torch.tensor([1, 2, 3, 4])
+    logits = measure.hf_logits(model, ids)
+    assert logits.shape == (4, 50) and logits.dtype == torch.float32
+    with torch.no_grad():
+        assert torch.equal(logits, model(ids[None]).logits[0])
+
+    class Tokenizer:  # what generate needs from a tokenizer: the prompt as a BatchEncoding-like dict
+        def __call__(self, prompt, return_tensors):
+            from transformers import BatchEncoding
+
+            return BatchEncoding({"input_ids": torch.tensor([[1, 2, 3]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)})
+
+    assert measure.hf_tokens_per_second(model, Tokenizer(), "any prompt", n_tokens=4) > 0
