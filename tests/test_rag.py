@@ -1,4 +1,4 @@
-"""course_lib.rag and course_lib.langchain_smollm2: vector stores, chunks, recall, the chat model, tools.
+"""course_lib.rag and course_lib.agents: vector stores, chunks, recall, the chat model, tools.
 
 The numpy store is checked against Qdrant and against sentence-transformers' own search; the chat
 model against langchain-huggingface's ChatHuggingFace on the same weights. The whole module runs
@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from course_lib import rag
-from course_lib.langchain_smollm2 import (ScriptedChatModel, SmolLM2Chat, calculator, evaluate_arithmetic,
+from course_lib.agents import (ScriptedChatModel, SmolLM2Chat, calculator, evaluate_arithmetic,
                                           glossary, load_glossary, parse_tool_calls, run_agent, to_chat_dicts,
                                           transcript)
 

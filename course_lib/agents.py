@@ -1,4 +1,4 @@
-"""LangChain around the local SmolLM2: a chat model, two tools and an agent loop (notebook 10).
+"""Agents over the local SmolLM2 with LangChain: a chat model, two tools and the agent loop (notebook 10).
 
 `SmolLM2Chat` is a small `BaseChatModel`: LangChain messages in, the model's chat template, greedy
 `generate`, an `AIMessage` out, with tool calls parsed from `<tool_call>...</tool_call>` when tools
