@@ -500,6 +500,51 @@ def lora_diagram(d: int = 128, k: int = 128, rank: int = 8, ax=None):
     return ax
 
 
+# --- Notebook 08: one PPO iteration as a loop ------------------------------------------------------
+
+PPO_LOOP = (
+    ("policy π", "the language model\nbeing tuned (a copy\nof the SFT model)"),
+    ("samples", "rollout: a few answers\nper prompt, sampled\nfrom π"),
+    ("reward", "a score per answer\n(checker or reward model)\n− β·KL to the SFT model"),
+    ("advantage", "value head + GAE:\nhow much better each\ntoken did than expected"),
+    ("clipped update", "raise π(token) where A > 0,\nlower it where A < 0,\nratio kept in 1 ± ε"),
+)
+
+
+def ppo_loop(highlight: str | None = None, ax=None):
+    """One PPO iteration (notebook 08): policy → samples → reward → advantage → clipped update, and
+    back to the policy. `highlight` (a box title, e.g. "advantage") colours one box."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    titles = [title for title, _ in PPO_LOOP]
+    if highlight is not None and highlight not in titles:
+        raise ValueError(f"highlight: expected one of {titles} or None, got {highlight!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 3.2))
+    width, gap = 2.5, 0.5
+    for i, (title, body) in enumerate(PPO_LOOP):
+        x = i * (width + gap)
+        colour = "#ffd8a8" if title == highlight else "#e7f0fa"
+        ax.add_patch(FancyBboxPatch((x, 0), width, 2.0, boxstyle="round,pad=0.05,rounding_size=0.15",
+                                    facecolor=colour, edgecolor="#33506b", linewidth=1.5))
+        ax.text(x + width / 2, 1.65, title, ha="center", va="center", fontsize=10, fontweight="bold")
+        ax.text(x + width / 2, 0.75, body, ha="center", va="center", fontsize=8.5)
+        if i < len(PPO_LOOP) - 1:
+            ax.add_patch(FancyArrowPatch((x + width + 0.05, 1.0), (x + width + gap - 0.05, 1.0),
+                                         arrowstyle="-|>", mutation_scale=18, color="#33506b"))
+    right = len(PPO_LOOP) * (width + gap) - gap
+    ax.add_patch(FancyArrowPatch((right - width / 2, -0.1), (width / 2, -0.1), connectionstyle="arc3,rad=-0.15",
+                                 arrowstyle="-|>", mutation_scale=16, color="#33506b"))
+    ax.text(right / 2, -1.3, "the updated policy samples the next batch (rlhf.ppo_step is one turn of this loop)",
+            ha="center", fontsize=8.5, color="#33506b")
+    ax.set_xlim(-0.2, right + 0.2)
+    ax.set_ylim(-1.5, 2.2)
+    ax.axis("off")
+    ax.set_title("One PPO iteration (Schulman et al., 2017), as notebook 08 runs it")
+    return ax
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
