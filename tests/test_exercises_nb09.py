@@ -1,6 +1,8 @@
 """Notebook 09's checkers accept the right answers, reject common wrong ones with a useful message,
-and report an untouched exercise as not attempted."""
+report an untouched exercise as not attempted, and never crash: an answer that raises, returns None or
+returns a str is a failed result that names the input and what came back."""
 
+import pytest
 import torch
 
 from course_lib import chat
@@ -56,3 +58,51 @@ def test_exercise_4_accepts_a_validating_parser_and_rejects_one_that_crashes_or_
     assert nb09.exercise_4(good).status == PASSED
     crash = nb09.exercise_4(crashes)
     assert crash.status == FAILED and "return None for invalid JSON" in crash.detail
+
+
+def good_few_shot(examples, question, system):
+    turns = [m for q, a in examples for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+    return [{"role": "system", "content": system}] + turns + [{"role": "user", "content": question}]
+
+
+def good_sentiment(reply):
+    obj = chat.parse_json_object(reply)
+    value = obj.get("sentiment") if obj else None
+    return value.lower() if isinstance(value, str) and value.lower() in ("positive", "negative") else None
+
+
+REFERENCE = {
+    nb09.exercise_1: lambda x, w, eps: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w,
+    nb09.exercise_2: repeat_kv,
+    nb09.exercise_3: good_few_shot,
+    nb09.exercise_4: good_sentiment,
+}
+
+
+def raises_key_error(*args):
+    return {}["missing"]
+
+
+@pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
+def test_the_reference_answer_passes(exercise):
+    assert exercise(REFERENCE[exercise]).status == PASSED
+
+
+@pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
+@pytest.mark.parametrize("answer, says", [
+    (raises_key_error, "raised KeyError"),
+    (lambda *args: None, "None (does your function `return`"),
+    (lambda *args: "a tensor", "'a tensor'"),
+], ids=["raises", "returns None", "returns a str"])
+def test_an_answer_that_raises_or_returns_none_or_a_str_fails_with_a_message(exercise, answer, says):
+    result = exercise(answer)  # no traceback escapes
+    assert result.status == FAILED
+    assert says in result.detail
+    assert "Traceback" not in result.detail
+
+
+def test_the_input_that_broke_the_answer_is_named():
+    result = nb09.exercise_1(raises_key_error)
+    assert "rms_norm(x of shape (4,), weight, 1e-5) raised KeyError" in result.detail
+    crash = nb09.exercise_4(lambda reply: __import__("json").loads(reply)["sentiment"].lower())
+    assert "sentiment_from_json('Sure! Here is the JSON" in crash.detail
