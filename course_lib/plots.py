@@ -545,6 +545,89 @@ def ppo_loop(highlight: str | None = None, ax=None):
     return ax
 
 
+AGENT_LOOP = (
+    ("question", "the user's\nrequest"),
+    ("model", "reads the conversation\nand the tools' schemas"),
+    ("tool call", '{"name": "calculator",\n"arguments": {...}}'),
+    ("tool", "runs the function\n(errors become messages)"),
+    ("tool result", "a ToolMessage:\n'391'"),
+)
+
+RAG_INDEX = (("documents", "course_notes.md"), ("chunks", "split at headings,\n≤ 300 characters"),
+             ("embeddings", "MiniLM: 384\nnumbers each"), ("vector DB", "Qdrant: vectors\n+ payloads"))
+RAG_QUERY = (("question", "a user's\nquestion"), ("embedding", "the same\nMiniLM"),
+             ("nearest chunks", "top k by\ncosine similarity"), ("prompt", "chunks pasted in\nas context"),
+             ("model", "SmolLM2 reads\nthe prompt"), ("answer", "scored against\nthe reference"))
+
+
+def _flow_box(ax, x: float, y: float, title: str, body: str, width: float, colour: str = "#e7f0fa") -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x, y), width, 1.6, boxstyle="round,pad=0.05,rounding_size=0.15",
+                                facecolor=colour, edgecolor="#33506b", linewidth=1.5))
+    ax.text(x + width / 2, y + 1.3, title, ha="center", va="center", fontsize=10, fontweight="bold")
+    ax.text(x + width / 2, y + 0.6, body, ha="center", va="center", fontsize=8)
+
+
+def _flow_arrow(ax, start, end, rad: float = 0.0, colour: str = "#33506b") -> None:
+    from matplotlib.patches import FancyArrowPatch
+
+    ax.add_patch(FancyArrowPatch(start, end, connectionstyle=f"arc3,rad={rad}", arrowstyle="-|>",
+                                 mutation_scale=16, color=colour))
+
+
+def agent_loop_diagram(ax=None):
+    """The agent loop (notebook 10): question → model → tool call → tool → result → model again, until the
+    model answers in plain text."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(13, 4.2))
+    width, gap = 2.3, 0.6
+    for i, (title, body) in enumerate(AGENT_LOOP):
+        x = i * (width + gap)
+        _flow_box(ax, x, 0, title, body, width, "#ffd8a8" if title == "model" else "#e7f0fa")
+        if i < len(AGENT_LOOP) - 1:
+            _flow_arrow(ax, (x + width + 0.05, 0.8), (x + width + gap - 0.05, 0.8))
+    model_x, last_x = width + gap, (len(AGENT_LOOP) - 1) * (width + gap)
+    _flow_arrow(ax, (last_x + width / 2, -0.1), (model_x + width / 2, -0.1), rad=-0.2)
+    ax.text((model_x + last_x + width) / 2, -1.45, "appended to the conversation; the model is called again",
+            ha="center", fontsize=8.5, color="#33506b")
+    _flow_box(ax, model_x, 2.6, "answer", "plain text: no tool call,\nthe loop stops", width, "#d3f0d3")
+    _flow_arrow(ax, (model_x + width / 2, 1.7), (model_x + width / 2, 2.55))
+    ax.set_xlim(-0.2, last_x + width + 0.2)
+    ax.set_ylim(-1.7, 4.4)
+    ax.axis("off")
+    ax.set_title("An agent is a loop: the model asks, the program runs the tool, the result goes back")
+    return ax
+
+
+def rag_pipeline_diagram(ax=None):
+    """Retrieval-augmented generation (notebook 10): documents → chunks → embeddings → vector DB, once;
+    then per question: embedding → nearest chunks → prompt → model → answer."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(14, 4.6))
+    width, gap = 2.0, 0.45
+    for row, (steps, y, label) in enumerate(((RAG_INDEX, 2.6, "once, ahead of time: indexing"),
+                                             (RAG_QUERY, 0.0, "for each question: retrieval and generation"))):
+        for i, (title, body) in enumerate(steps):
+            x = i * (width + gap)
+            _flow_box(ax, x, y, title, body, width, "#ffd8a8" if title == "vector DB" else "#e7f0fa")
+            if i < len(steps) - 1:
+                _flow_arrow(ax, (x + width + 0.05, y + 0.8), (x + width + gap - 0.05, y + 0.8))
+        ax.text(-0.2, y + 1.85, label, fontsize=9, color="#556677", style="italic")
+    db_x, nearest_x = 3 * (width + gap), 2 * (width + gap)
+    _flow_arrow(ax, (db_x + width / 2, 2.55), (nearest_x + width / 2 + 0.3, 1.7))
+    ax.text(db_x + width / 2 + 0.15, 2.05, "search", fontsize=8.5, color="#33506b")
+    ax.set_xlim(-0.3, len(RAG_QUERY) * (width + gap))
+    ax.set_ylim(-0.3, 4.7)
+    ax.axis("off")
+    ax.set_title("Retrieval-augmented generation: the nearest chunks become the prompt's context")
+    return ax
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 
