@@ -2,7 +2,8 @@
 
 `SmolLM2Chat` is a small `BaseChatModel`: LangChain messages in, the model's chat template, greedy
 `generate`, an `AIMessage` out, with tool calls parsed from `<tool_call>...</tool_call>` when tools
-are bound. `calculator` and `glossary` are tools that answer bad arguments with a message the model
+are bound. `LlamaToolChat` (our `llama.Llama`, constrained decoding from `constrained`) and
+`LlamaCppToolChat` (llama.cpp with a grammar) answer a question with a tool call that always parses. `calculator` and `glossary` are tools that answer bad arguments with a message the model
 can read instead of raising; `run_agent` is the loop that calls the model, runs the tools it asks
 for and feeds the results back.
 """
@@ -24,9 +25,10 @@ from langchain_core.messages import (AIMessage, BaseMessage, HumanMessage, Syste
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool, ToolException, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from course_lib import data
+from course_lib.constrained import ToolCallFormat, constrained_greedy, token_texts
 from course_lib.runtime import device_of
 from course_lib.validation import check_positive_int, check_text
 
@@ -168,6 +170,78 @@ class ScriptedChatModel(FakeMessagesListChatModel):
 
     def bind_tools(self, tools: Sequence, **kwargs: Any):
         return self
+
+
+def tool_call_format(tools: Sequence[dict], max_value_chars: int = 40) -> ToolCallFormat:
+    """The `ToolCallFormat` of bound tools (OpenAI-style dicts, as `bind_tools` passes them): names and arguments."""
+    schemas = [t["function"] if "function" in t else t for t in tools]
+    return ToolCallFormat({s["name"]: list(s["parameters"]["properties"]) for s in schemas}, max_value_chars)
+
+
+class _ForcedToolCallChat(BaseChatModel):
+    """A chat model whose reply to a user's question, when tools are bound, must be a tool call (decoding is
+    constrained to the format); after a tool result it answers freely. Subclasses write `_complete`."""
+
+    tokenizer: Any = Field(default=None, exclude=True)
+    max_new_tokens: int = Field(default=48, ge=1)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    def _complete(self, chat: list[dict], fmt: ToolCallFormat | None, max_new: int) -> str:
+        raise NotImplementedError
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,
+                  tools: Sequence[dict] | None = None, **kwargs: Any) -> ChatResult:
+        must_call = bool(tools) and bool(messages) and isinstance(messages[-1], HumanMessage)
+        fmt = tool_call_format(tools) if must_call else None
+        text = self._complete(to_chat_dicts(messages, tools), fmt, kwargs.get("max_new_tokens", self.max_new_tokens))
+        calls, invalid = [], []
+        if tools:
+            text, calls, invalid = parse_tool_calls(text)
+        message = AIMessage(content=text.strip(), tool_calls=calls, invalid_tool_calls=invalid,
+                            response_metadata={"constrained": must_call})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def bind_tools(self, tools: Sequence, **kwargs: Any):
+        """This model, with the tools' JSON schemas passed to every call."""
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+
+class LlamaToolChat(_ForcedToolCallChat):
+    """Our `llama.Llama` (greedy) with SmolLM2's tokenizer; tool calls by `constrained.constrained_greedy`."""
+
+    llama: Any = Field(exclude=True)
+    _texts: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "course-llama-constrained"
+
+    def _complete(self, chat: list[dict], fmt: ToolCallFormat | None, max_new: int) -> str:
+        import torch
+
+        ids = list(self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)["input_ids"])
+        eos = self.tokenizer.eos_token_id
+        if fmt is not None:
+            if self._texts is None:
+                self._texts = token_texts(self.tokenizer)
+            return constrained_greedy(self.llama, ids, fmt, self._texts, eos, max_new_tokens=max(max_new, 64))
+        output = self.llama.generate(torch.tensor([ids]), max_new, eos_id=eos)
+        return self.tokenizer.decode(output[0, len(ids):], skip_special_tokens=True)
+
+
+class LlamaCppToolChat(_ForcedToolCallChat):
+    """A `llamacpp.LlamaCpp` (greedy, the GGUF's chat template); tool calls by a GBNF grammar."""
+
+    llm: Any = Field(exclude=True)
+
+    @property
+    def _llm_type(self) -> str:
+        return "course-llamacpp-grammar"
+
+    def _complete(self, chat: list[dict], fmt: ToolCallFormat | None, max_new: int) -> str:
+        if fmt is not None:
+            return self.llm.chat(chat, max_tokens=max(max_new, 64), grammar=fmt.gbnf())
+        return self.llm.chat(chat, max_tokens=max_new)
 
 
 # --- tools ----------------------------------------------------------------------------------------
