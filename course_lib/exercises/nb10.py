@@ -11,10 +11,12 @@ from typing import Any, Callable
 import numpy as np
 
 from course_lib import rag
-from course_lib.exercises import Mismatch, Result, check, expect, expect_equal, expect_type
+from course_lib.exercises import Mismatch, Result, call, check, expect, expect_equal, expect_type, what_it_is
 
 
 def _as_list(value: Any, what: str) -> list[int]:
+    if value is None or isinstance(value, str):
+        raise Mismatch(f"{what}: expected a list of row indices, got {what_it_is(value)}.")
     try:
         return [int(i) for i in np.asarray(value).ravel()]
     except (TypeError, ValueError):
@@ -33,7 +35,7 @@ def exercise_1(cosine_top_k: Callable[..., Any]) -> Result:
             query = rng.standard_normal(6)
             k = (1, 3, 5)[trial]
             what = f"cosine_top_k(query, matrix of shape {matrix.shape}, k={k})"
-            got = _as_list(cosine_top_k(query, matrix, k), what)
+            got = _as_list(call(what, cosine_top_k, query, matrix, k), what)
             expected = [h.id for h in store.search(query, k=k)]
             by_dot = [int(i) for i in np.argsort(-(matrix @ query))[:k]]
             if got == by_dot and got != expected:
@@ -57,8 +59,9 @@ def exercise_2(recall_at_k: Callable[..., float]) -> Result:
         gold = ["a", "a", "a", "a"]
         for k in (1, 2, 3):
             what = f"recall_at_k(retrieved, gold, k={k}) on 4 questions"
-            got = recall_at_k(retrieved, gold, k)
-            expect_type(got, (int, float, np.floating), what)
+            got = call(what, recall_at_k, retrieved, gold, k)
+            if isinstance(got, bool) or not isinstance(got, (int, float, np.floating)):
+                raise Mismatch(f"{what}: expected a number between 0 and 1, got {what_it_is(got)}.")
             expected = rag.recall_at_k(retrieved, gold, k)
             if abs(got - expected * len(gold)) < 1e-9 and expected:
                 raise Mismatch(f"{what}: you returned the count of hits ({got:g}); divide by the number of "
@@ -73,7 +76,7 @@ def exercise_2(recall_at_k: Callable[..., float]) -> Result:
 def exercise_3(safe_divide: Any) -> Result:
     """A LangChain tool `safe_divide(a, b)` that answers bad arguments with an error message, not a crash."""
 
-    def call(args: dict):
+    def run_tool(args: dict):
         return safe_divide.invoke({"name": safe_divide.name, "args": args, "id": "check", "type": "tool_call"})
 
     def attempt():
@@ -81,21 +84,18 @@ def exercise_3(safe_divide: Any) -> Result:
         from langchain_core.tools import BaseTool
 
         if callable(safe_divide) and not isinstance(safe_divide, BaseTool):
-            try:
-                safe_divide(1, 1)
-            except NotImplementedError:
-                raise
+            call("safe_divide(1, 1)", safe_divide, 1, 1)
             raise Mismatch("safe_divide is a plain function: decorate it with @tool so LangChain can describe "
                            "it to a model and run its tool calls.")
         expect_type(safe_divide, BaseTool, "safe_divide")
-        good = call({"a": 7, "b": 2})
+        good = run_tool({"a": 7, "b": 2})
         expect_type(good, ToolMessage, "safe_divide called with a=7, b=2")
         expect(good.status != "error" and good.content.strip() in ("3.5", "3.50"),
                f"safe_divide(a=7, b=2): expected the tool's answer '3.5', got {good.content!r}.")
         for args, why in (({"a": 1, "b": 0}, "b=0"), ({"a": 1}, "a missing argument b"),
                           ({"a": "seven", "b": 2}, "a='seven'")):
             try:
-                result = call(args)
+                result = run_tool(args)
             except Exception as error:  # noqa: BLE001 - the point is that nothing escapes
                 raise Mismatch(f"safe_divide with {why} raised {type(error).__name__}: {error}. A tool should "
                                "answer the model with a message: raise ToolException and set "
@@ -123,8 +123,10 @@ def exercise_4(either_notebook_filter: Callable[..., Any]) -> Result:
             rag.create_collection(client, "check", 8)
             rag.upsert(client, "check", vectors, payloads)
             wanted = {"Notebook 08", "Notebook 11"}
-            flt = either_notebook_filter("Notebook 08", "Notebook 11")
-            expect_type(flt, models.Filter, "either_notebook_filter('Notebook 08', 'Notebook 11')")
+            what = "either_notebook_filter('Notebook 08', 'Notebook 11')"
+            flt = call(what, either_notebook_filter, "Notebook 08", "Notebook 11")
+            if not isinstance(flt, models.Filter):
+                raise Mismatch(f"{what}: expected a models.Filter, got {what_it_is(flt)}.")
             query = rng.standard_normal(8).tolist()
             points = client.query_points("check", query=query, limit=40, query_filter=flt).points
             got = {p.payload["notebook"] for p in points}
