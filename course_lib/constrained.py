@@ -22,14 +22,15 @@ from course_lib.validation import check_positive_int, check_text, check_type
 NO, PREFIX, COMPLETE = "no", "prefix", "complete"
 # a value is a short JSON string of these characters (enough for arithmetic and glossary terms), so it
 # needs no escapes and ends at the first quote
-VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-*/().'_")
+VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 +-*/()._")
+FIRST_VALUE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789(")
 
 
 class ToolCallFormat:
     """The tool calls `<tool_call>[{"name": T, "arguments": {A: "text", ...}}]</tool_call>` for the given tools.
 
     `tools` maps each tool name to its argument names; every value is a string of 1 to `max_value_chars`
-    characters from `VALUE_CHARS` (letters, digits, spaces, `+-*/().'_`) that does not start with a space.
+    characters from `VALUE_CHARS` (letters, digits, spaces, `+-*/()._`) that starts with a letter, a digit or `(`.
     """
 
     def __init__(self, tools: Mapping[str, Sequence[str]], max_value_chars: int = 40) -> None:
@@ -57,7 +58,7 @@ class ToolCallFormat:
                 end = position
                 while end < len(text) and text[end] in VALUE_CHARS:
                     end += 1
-                if end - position > self.max_value_chars or text[position:position + 1] == " ":
+                if end - position > self.max_value_chars or (end > position and text[position] not in FIRST_VALUE_CHARS):
                     return NO
                 if end == len(text):
                     return PREFIX
@@ -84,7 +85,7 @@ class ToolCallFormat:
         for name in self.tools:
             pieces = self.pieces(name)
             calls.append(" value ".join(quote(p) for p in pieces))
-        value = f"value ::= [A-Za-z0-9+*/().'_-] [A-Za-z0-9 +*/().'_-]{{0,{self.max_value_chars - 1}}}"
+        value = f"value ::= [A-Za-z0-9(] [A-Za-z0-9 +*/()._-]{{0,{self.max_value_chars - 1}}}"
         return "root ::= " + " | ".join(f"( {c} )" for c in calls) + "\n" + value + "\n"
 
 
@@ -140,5 +141,5 @@ def constrained_greedy(model, prompt_ids: Sequence[int], fmt: ToolCallFormat, te
     return text
 
 
-__all__ = ["COMPLETE", "NO", "PREFIX", "VALUE_CHARS", "ToolCallFormat", "allowed_mask", "best_allowed", "constrained_greedy",
+__all__ = ["COMPLETE", "NO", "PREFIX", "FIRST_VALUE_CHARS", "VALUE_CHARS", "ToolCallFormat", "allowed_mask", "best_allowed", "constrained_greedy",
            "token_texts"]

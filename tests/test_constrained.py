@@ -25,7 +25,7 @@ def test_a_whole_call_is_complete_its_starts_are_prefixes_and_anything_else_is_r
     assert all(FORMAT.state(CALL[:n]) == PREFIX for n in range(len(CALL)))
     assert FORMAT.state('<tool_call>[{"name": "divide", "arguments": {"a": "1", "b": "2"}}]</tool_call>') == COMPLETE
     for wrong in ["Sure", '<tool_call>[{"name": "weather"', CALL + " ", CALL.replace("17 * 23", ""),
-                  CALL.replace("17 * 23", " 17"), CALL.replace("17", 'a"b'), CALL.replace("17 * 23", "x" * 41)]:
+                  CALL.replace("17 * 23", " 17"), CALL.replace("17 * 23", ".17"), CALL.replace("17", 'a"b'), CALL.replace("17 * 23", "x" * 41)]:
         assert FORMAT.state(wrong) == NO, wrong
 
 
