@@ -82,3 +82,29 @@ def test_llama_cpp_with_the_gbnf_grammar_writes_a_call_our_format_accepts():
     with LlamaCpp(pretrained.smollm2_gguf_path(), n_ctx=256, n_threads=1) as llm:
         text = llm.complete("The weather in Paris is", max_tokens=64, grammar=FORMAT.gbnf())
     assert FORMAT.state(text) == COMPLETE, text
+
+
+class RandomLlama:
+    """Random logits over SmolLM2's whole vocabulary, with the interface of `llama.Llama`."""
+
+    def __init__(self, vocab_size):
+        self.vocab_size, self.generator = vocab_size, torch.Generator().manual_seed(0)
+
+    def new_cache(self):
+        return []
+
+    def __call__(self, ids, cache=None, last_only=True):
+        return torch.randn(1, 1, self.vocab_size, generator=self.generator)
+
+
+def test_the_constrained_chat_model_answers_a_question_with_a_tool_call_that_parses():
+    from course_lib.agents import LlamaToolChat, calculator, glossary, run_agent
+
+    tokenizer = pretrained.load_smollm2_tokenizer()
+    chat = LlamaToolChat(llama=RandomLlama(len(tokenizer)), tokenizer=tokenizer)
+    history = run_agent(chat, [calculator, glossary], "What is 17 * 23?", max_steps=1)
+    reply = history[1]
+    assert reply.invalid_tool_calls == [] and len(reply.tool_calls) == 1
+    assert reply.tool_calls[0]["name"] in ("calculator", "glossary")
+    assert reply.response_metadata["constrained"] is True
+    assert history[2].type == "tool"  # the loop ran the tool the call named
