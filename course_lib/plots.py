@@ -576,6 +576,15 @@ def _flow_arrow(ax, start, end, rad: float = 0.0, colour: str = "#33506b") -> No
                                  mutation_scale=16, color=colour))
 
 
+def _flow_row(ax, steps, y: float, width: float, gap: float, highlight: str | None = None) -> None:
+    """(title, body) boxes left to right at height y, each joined to the next by an arrow; `highlight` colours one."""
+    for i, (title, body) in enumerate(steps):
+        x = i * (width + gap)
+        _flow_box(ax, x, y, title, body, width, "#ffd8a8" if title == highlight else "#e7f0fa")
+        if i < len(steps) - 1:
+            _flow_arrow(ax, (x + width + 0.05, y + 0.8), (x + width + gap - 0.05, y + 0.8))
+
+
 def agent_loop_diagram(ax=None):
     """The agent loop (notebook 10): question → model → tool call → tool → result → model again, until the
     model answers in plain text."""
@@ -584,11 +593,7 @@ def agent_loop_diagram(ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(13, 4.2))
     width, gap = 2.3, 0.6
-    for i, (title, body) in enumerate(AGENT_LOOP):
-        x = i * (width + gap)
-        _flow_box(ax, x, 0, title, body, width, "#ffd8a8" if title == "model" else "#e7f0fa")
-        if i < len(AGENT_LOOP) - 1:
-            _flow_arrow(ax, (x + width + 0.05, 0.8), (x + width + gap - 0.05, 0.8))
+    _flow_row(ax, AGENT_LOOP, 0, width, gap, highlight="model")
     model_x, last_x = width + gap, (len(AGENT_LOOP) - 1) * (width + gap)
     _flow_arrow(ax, (last_x + width / 2, -0.1), (model_x + width / 2, -0.1), rad=-0.2)
     ax.text((model_x + last_x + width) / 2, -1.45, "appended to the conversation; the model is called again",
@@ -612,11 +617,7 @@ def rag_pipeline_diagram(ax=None):
     width, gap = 2.0, 0.45
     for row, (steps, y, label) in enumerate(((RAG_INDEX, 2.6, "once, ahead of time: indexing"),
                                              (RAG_QUERY, 0.0, "for each question: retrieval and generation"))):
-        for i, (title, body) in enumerate(steps):
-            x = i * (width + gap)
-            _flow_box(ax, x, y, title, body, width, "#ffd8a8" if title == "vector DB" else "#e7f0fa")
-            if i < len(steps) - 1:
-                _flow_arrow(ax, (x + width + 0.05, y + 0.8), (x + width + gap - 0.05, y + 0.8))
+        _flow_row(ax, steps, y, width, gap, highlight="vector DB")
         ax.text(-0.2, y + 1.85, label, fontsize=9, color="#556677", style="italic")
     db_x, nearest_x = 3 * (width + gap), 2 * (width + gap)
     _flow_arrow(ax, (db_x + width / 2, 2.55), (nearest_x + width / 2 + 0.3, 1.7))
