@@ -39,28 +39,33 @@ def format_example(instruction: str, response: str) -> str:
     return format_prompt(instruction) + response.strip() + END
 
 
-def sft_example(tokenizer, instruction: str, response: str, context_length: int) -> tuple[list[int], list[int]]:
+def sft_example(tokenizer, instruction: str, response: str, context_length: int,
+                mask_prompt: bool = True) -> tuple[list[int], list[int]]:
     """(input ids, target ids) for one pair; targets are the inputs shifted left, IGNORE_INDEX on the prompt.
 
     Masking the prompt means the model is graded only on the answer: it learns to respond, not to
-    write instructions (which is what pre-training taught it).
+    write instructions (which is what pre-training taught it). `mask_prompt=False` grades every token,
+    the other common choice (notebook 08 compares the two).
     """
+    if not isinstance(mask_prompt, bool):
+        raise TypeError(f"mask_prompt: expected True or False, got {mask_prompt!r}")
     prompt = tokenizer.encode(format_prompt(instruction))
     full = tokenizer.encode(format_example(instruction, response))
     if full[:len(prompt)] != prompt:  # BPE may merge across the boundary; fall back to separate encoding
         full = prompt + tokenizer.encode(response.strip() + END)
     full = full[:context_length + 1]
     inputs, targets = full[:-1], full[1:]
-    targets = [IGNORE_INDEX if i < len(prompt) - 1 else t for i, t in enumerate(targets)]
+    if mask_prompt:
+        targets = [IGNORE_INDEX if i < len(prompt) - 1 else t for i, t in enumerate(targets)]
     return inputs, targets
 
 
 def sft_batch(tokenizer, pairs: Sequence[tuple[str, str]], context_length: int,
-              pad_id: int = 0) -> tuple[Tensor, Tensor]:
+              pad_id: int = 0, mask_prompt: bool = True) -> tuple[Tensor, Tensor]:
     """A padded batch (inputs, targets) of (instruction, response) pairs; padding is IGNORE_INDEX too."""
     if not pairs:
         raise ValueError("pairs: expected at least one (instruction, response) pair, got none")
-    rows = [sft_example(tokenizer, i, r, context_length) for i, r in pairs]
+    rows = [sft_example(tokenizer, i, r, context_length, mask_prompt) for i, r in pairs]
     longest = max(len(x) for x, _ in rows)
     inputs = torch.full((len(rows), longest), pad_id, dtype=torch.long)
     targets = torch.full((len(rows), longest), IGNORE_INDEX, dtype=torch.long)

@@ -81,6 +81,18 @@ def test_call_lets_not_attempted_through_and_returns_the_answer():
     assert call("double(2)", lambda x: 2 * x, 2) == 4
 
 
+def test_a_library_not_implemented_error_is_a_mistake_not_an_unattempted_exercise():
+    import torch
+
+    def shifts_floats():
+        return torch.tensor([1.0]) << 4  # PyTorch: "lshift_cpu" not implemented for 'Float'
+
+    result = check("1", shifts_floats)
+    assert result.status == FAILED and "your code raised NotImplementedError: " in result.detail
+    with pytest.raises(Mismatch, match=r"^shift\(\) raised NotImplementedError: .*not implemented for 'Float'"):
+        call("shift()", shifts_floats)
+
+
 def test_a_wrong_kind_of_answer_is_named_for_the_learner():
     assert what_it_is(None) == "None (does your function `return` its result?)"
     assert what_it_is("0.5") == "the string '0.5' (return the value itself, not text)"

@@ -36,6 +36,19 @@ def test_the_loss_mask_covers_the_prompt_and_grades_only_the_answer():
     assert targets.count(instruct.IGNORE_INDEX) == len(prompt) - 1  # every prompt position after the first
 
 
+def test_without_the_mask_every_token_is_graded_and_the_inputs_are_the_same():
+    tok = CharTokenizer()
+    masked_in, masked = instruct.sft_example(tok, "Say hi", "hi", context_length=200)
+    inputs, targets = instruct.sft_example(tok, "Say hi", "hi", context_length=200, mask_prompt=False)
+    assert inputs == masked_in and instruct.IGNORE_INDEX not in targets
+    assert targets == inputs[1:] + [masked[-1]]  # the inputs shifted left
+    assert [t for t in masked if t != instruct.IGNORE_INDEX] == targets[-len("hi" + instruct.END):]
+    _, batch_targets = instruct.sft_batch(tok, [("a", "b"), ("longer question", "yes")], 200, mask_prompt=False)
+    short = len(instruct.format_example("a", "b")) - 1
+    assert (batch_targets[0, :short] != instruct.IGNORE_INDEX).all()  # padding after it is still ignored
+    assert (batch_targets[0, short:] == instruct.IGNORE_INDEX).all()
+
+
 def test_a_batch_pads_inputs_and_ignores_padding_in_the_targets():
     inputs, targets = instruct.sft_batch(CharTokenizer(), [("a", "b"), ("longer question", "yes")], 200, pad_id=0)
     assert inputs.shape == targets.shape and inputs.shape[0] == 2
@@ -109,6 +122,8 @@ def test_bad_input_is_named():
         builder.make_tasks(0)
     with pytest.raises(ValueError, match="pairs: expected at least one"):
         instruct.sft_batch(CharTokenizer(), [], 10)
+    with pytest.raises(TypeError, match="mask_prompt: expected True or False, got 'no'"):
+        instruct.sft_example(CharTokenizer(), "a", "b", 10, mask_prompt="no")
 
 
 class ParrotModel:

@@ -48,15 +48,25 @@ def _where_in_learner_code(error: BaseException) -> str:
     return f" (line {frames[-1].lineno} of `{frames[-1].name}`)" if frames else ""
 
 
+def _not_attempted(error: BaseException) -> bool:
+    """True for the exercise's placeholder, a bare `raise NotImplementedError`. A library's own
+    NotImplementedError (PyTorch: '"lshift_cpu" not implemented for 'Float'') always has a message:
+    that is a mistake in the learner's code, to be named like any other error."""
+    return isinstance(error, NotImplementedError) and not str(error).strip()
+
+
 def call(what: str, function: Callable, *args, hint: Callable[[BaseException], str] | None = None, **kwargs) -> Any:
     """Call the learner's `function`; an error it raises becomes a Mismatch naming the input (`what`), the
     error, the line of the learner's code, and `hint(error)`: what usually causes that error in this
-    exercise ('' when there is nothing specific to say)."""
+    exercise ('' when there is nothing specific to say). The placeholder `raise NotImplementedError`
+    passes through, so `check` reports the exercise as not attempted."""
     try:
         return function(*args, **kwargs)
-    except (NotImplementedError, Mismatch):
+    except Mismatch:
         raise
     except Exception as error:
+        if _not_attempted(error):
+            raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
         advice = (hint(error) if hint is not None else "") or " Run your function on that input to see why."
         raise Mismatch(f"{what} raised {type(error).__name__}{': ' + message if message else ''}"
@@ -80,11 +90,11 @@ def check(exercise: str, attempt: Callable[[], Any], success: str = "") -> Resul
     """
     try:
         attempt()
-    except NotImplementedError:
-        return Result(exercise, NOT_ATTEMPTED, "Replace the `raise NotImplementedError` with your answer.")
     except Mismatch as mismatch:
         return Result(exercise, FAILED, str(mismatch))
     except Exception as error:  # the learner's code crashed: say how, and keep the notebook going
+        if _not_attempted(error):
+            return Result(exercise, NOT_ATTEMPTED, "Replace the `raise NotImplementedError` with your answer.")
         message = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else ""
         return Result(exercise, FAILED, f"your code raised {type(error).__name__}"
                                         f"{': ' + message if message else ''}{_where_in_learner_code(error)}. "
