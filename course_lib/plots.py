@@ -285,23 +285,16 @@ RLHF_STEPS = (
 def rlhf_diagram(highlight: int | None = None, ax=None):
     """The InstructGPT recipe as three boxes and arrows (notebook 08); `highlight` (1-3) colours one step."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.patches import FancyArrowPatch
 
     if highlight is not None and highlight not in (1, 2, 3):
         raise ValueError(f"highlight: expected 1, 2, 3 or None, got {highlight!r}")
     if ax is None:
         _, ax = plt.subplots(figsize=(12, 3))
     width, gap = 3.4, 0.55
-    for i, (title, body) in enumerate(RLHF_STEPS):
-        x = i * (width + gap)
-        colour = "#ffd8a8" if highlight == i + 1 else "#e7f0fa"
-        ax.add_patch(FancyBboxPatch((x, 0), width, 2.0, boxstyle="round,pad=0.05,rounding_size=0.15",
-                                    facecolor=colour, edgecolor="#33506b", linewidth=1.5))
-        ax.text(x + width / 2, 1.65, title, ha="center", va="center", fontsize=9.5, fontweight="bold")
-        ax.text(x + width / 2, 0.8, body, ha="center", va="center", fontsize=8.5)
-        if i < len(RLHF_STEPS) - 1:
-            ax.add_patch(FancyArrowPatch((x + width + 0.05, 1.0), (x + width + gap - 0.05, 1.0),
-                                         arrowstyle="-|>", mutation_scale=18, color="#33506b"))
+    titles = [title for title, _ in RLHF_STEPS]
+    _flow_row(ax, RLHF_STEPS, 0, width, gap, highlight=None if highlight is None else titles[highlight - 1],
+              height=2.0, fontsize=(9.5, 8.5))
     right = len(RLHF_STEPS) * (width + gap) - gap
     ax.add_patch(FancyArrowPatch((right - width / 2, -0.1), (width / 2, -0.1), connectionstyle="arc3,rad=-0.18",
                                  arrowstyle="-|>", mutation_scale=14, color="#8899aa", linestyle="--"))
@@ -515,7 +508,6 @@ def ppo_loop(highlight: str | None = None, ax=None):
     """One PPO iteration (notebook 08): policy → samples → reward → advantage → clipped update, and
     back to the policy. `highlight` (a box title, e.g. "advantage") colours one box."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     titles = [title for title, _ in PPO_LOOP]
     if highlight is not None and highlight not in titles:
@@ -523,19 +515,9 @@ def ppo_loop(highlight: str | None = None, ax=None):
     if ax is None:
         _, ax = plt.subplots(figsize=(13, 3.2))
     width, gap = 2.5, 0.5
-    for i, (title, body) in enumerate(PPO_LOOP):
-        x = i * (width + gap)
-        colour = "#ffd8a8" if title == highlight else "#e7f0fa"
-        ax.add_patch(FancyBboxPatch((x, 0), width, 2.0, boxstyle="round,pad=0.05,rounding_size=0.15",
-                                    facecolor=colour, edgecolor="#33506b", linewidth=1.5))
-        ax.text(x + width / 2, 1.65, title, ha="center", va="center", fontsize=10, fontweight="bold")
-        ax.text(x + width / 2, 0.75, body, ha="center", va="center", fontsize=8.5)
-        if i < len(PPO_LOOP) - 1:
-            ax.add_patch(FancyArrowPatch((x + width + 0.05, 1.0), (x + width + gap - 0.05, 1.0),
-                                         arrowstyle="-|>", mutation_scale=18, color="#33506b"))
+    _flow_row(ax, PPO_LOOP, 0, width, gap, highlight=highlight, height=2.0, fontsize=(10, 8.5))
     right = len(PPO_LOOP) * (width + gap) - gap
-    ax.add_patch(FancyArrowPatch((right - width / 2, -0.1), (width / 2, -0.1), connectionstyle="arc3,rad=-0.15",
-                                 arrowstyle="-|>", mutation_scale=16, color="#33506b"))
+    _flow_arrow(ax, (right - width / 2, -0.1), (width / 2, -0.1), rad=-0.15)
     ax.text(right / 2, -1.3, "the updated policy samples the next batch (rlhf.ppo_step is one turn of this loop)",
             ha="center", fontsize=8.5, color="#33506b")
     ax.set_xlim(-0.2, right + 0.2)
@@ -560,13 +542,16 @@ RAG_QUERY = (("question", "a user's\nquestion"), ("embedding", "the same\nMiniLM
              ("model", "SmolLM2 reads\nthe prompt"), ("answer", "scored against\nthe reference"))
 
 
-def _flow_box(ax, x: float, y: float, title: str, body: str, width: float, colour: str = "#e7f0fa") -> None:
+def _flow_box(ax, x: float, y: float, title: str, body: str, width: float, colour: str = "#e7f0fa",
+              height: float = 1.6, fontsize: tuple[float, float] = (10, 8)) -> None:
+    """A rounded box with a bold title near its top and a body below it; fontsize is (title, body)."""
     from matplotlib.patches import FancyBboxPatch
 
-    ax.add_patch(FancyBboxPatch((x, y), width, 1.6, boxstyle="round,pad=0.05,rounding_size=0.15",
+    ax.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0.05,rounding_size=0.15",
                                 facecolor=colour, edgecolor="#33506b", linewidth=1.5))
-    ax.text(x + width / 2, y + 1.3, title, ha="center", va="center", fontsize=10, fontweight="bold")
-    ax.text(x + width / 2, y + 0.6, body, ha="center", va="center", fontsize=8)
+    ax.text(x + width / 2, y + height - 0.3, title, ha="center", va="center", fontsize=fontsize[0],
+            fontweight="bold")
+    ax.text(x + width / 2, y + 0.375 * height, body, ha="center", va="center", fontsize=fontsize[1])
 
 
 def _flow_arrow(ax, start, end, rad: float = 0.0, colour: str = "#33506b") -> None:
@@ -576,13 +561,14 @@ def _flow_arrow(ax, start, end, rad: float = 0.0, colour: str = "#33506b") -> No
                                  mutation_scale=16, color=colour))
 
 
-def _flow_row(ax, steps, y: float, width: float, gap: float, highlight: str | None = None) -> None:
+def _flow_row(ax, steps, y: float, width: float, gap: float, highlight: str | None = None,
+              height: float = 1.6, fontsize: tuple[float, float] = (10, 8)) -> None:
     """(title, body) boxes left to right at height y, each joined to the next by an arrow; `highlight` colours one."""
     for i, (title, body) in enumerate(steps):
         x = i * (width + gap)
-        _flow_box(ax, x, y, title, body, width, "#ffd8a8" if title == highlight else "#e7f0fa")
+        _flow_box(ax, x, y, title, body, width, "#ffd8a8" if title == highlight else "#e7f0fa", height, fontsize)
         if i < len(steps) - 1:
-            _flow_arrow(ax, (x + width + 0.05, y + 0.8), (x + width + gap - 0.05, y + 0.8))
+            _flow_arrow(ax, (x + width + 0.05, y + height / 2), (x + width + gap - 0.05, y + height / 2))
 
 
 def agent_loop_diagram(ax=None):
