@@ -2,17 +2,22 @@
 
 Rebuilds notebook 08's SFT model and reward model with the notebook's recipe (seed 0, 300 SFT steps,
 250 reward-model steps), then runs the notebook's PPO (4 prompts × 8 samples, 32 new tokens) for each
-(reward, β, learning rate, seed) and scores every policy greedily on the first 30 held-out
-checkable tasks, with the task checker (`instruct.check_answer`, the truth) and the reward model.
+(reward, β, learning rate, seed) and scores every policy greedily on the first `--n-score` held-out
+checkable tasks (60 = all), with the task checker (`instruct.check_answer`, the truth) and the reward model.
 
-    nice -n 10 env COURSE_THREADS=1 .venv/bin/python scripts/ppo_sweep.py --cache /tmp/ppo \
-        --rewards reward_model --betas 0.1 --lrs 2e-4 --out /tmp/part1.csv      # one part per (beta, lr)
-    .venv/bin/python scripts/ppo_sweep.py --merge /tmp/part*.csv --out data/ppo_sweep.csv
+data/ppo_sweep.csv was made in three parts, run side by side on one thread each, then merged:
+
+    env COURSE_THREADS=1 .venv/bin/python scripts/ppo_sweep.py --cache /tmp/sweep/cache --rewards reward_model \
+        --betas 0.0 0.1 0.3 --lrs 2e-4 5e-5 --seeds 0 1 2 3 4 --n-score 60 --out /tmp/sweep/partA.csv
+    ... --rewards reward_model --betas 0.0 0.1 0.3 --lrs 2e-5 --seeds 0 1 2 3 4 --n-score 60 --out /tmp/sweep/partB.csv
+    ... --starts early --rewards checker --betas 0.1 --lrs 2e-5 5e-5 2e-4 --seeds 0 1 2 3 4 --n-score 60 \
+        --out /tmp/sweep/partC.csv
+    .venv/bin/python scripts/ppo_sweep.py --merge /tmp/sweep/part?.csv --out data/ppo_sweep.csv
 
 `--starts early` starts from the SFT model after 100 of its 300 steps and `--rewards checker` uses
-the checker as the reward (notebook 08 runs that one itself). The CSV's first line (starting with #)
-says how it was produced; notebook 08 reads it with `pandas.read_csv(..., comment="#")`. One run takes
-about 3 minutes on one thread of a quiet 2-core CPU.
+the checker as the reward. Each part's first line (starting with #) says how it was produced, and the
+merged file keeps them all; notebook 08 reads it with `pandas.read_csv(..., comment="#")`. One run
+took about 50 s (reward model) to 75 s (checker) on one thread of a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -123,12 +128,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="a folder to keep the trained SFT and reward models")
     parser.add_argument("--merge", type=Path, nargs="+", default=None,
                         help="instead of running: join these CSVs (parts run in parallel) into --out")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     args = parser.parse_args(argv)
-    if args.merge:
+    if args.out.exists() and not args.force:
+        parser.error(f"--out: {args.out} exists; pass --force to overwrite it")
+    if args.merge:  # every part's "#" line is kept: together they say how each row was produced
         parts = [p.read_text().splitlines() for p in args.merge]
-        note = f"# {len(parts)} parts run in parallel, each: " + parts[0][0].removeprefix("# ")
-        rows = [line for part in parts for line in part[2:]]
-        args.out.write_text("\n".join([note, parts[0][1], *rows]) + "\n")
+        if len({part[1] for part in parts}) != 1:
+            parser.error(f"--merge: the parts have different columns: {sorted({part[1] for part in parts})}")
+        notes = [line for part in parts for line in part if line.startswith("#")]
+        rows = [line for part in parts for line in part[2:] if not line.startswith("#")]
+        args.out.write_text("\n".join([*notes, parts[0][1], *rows]) + "\n")
         return
 
     started = time.time()
@@ -151,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     rewards = {"checker": checker_reward_fn(tok, rows), "reward_model": rm_reward}
     before = {name: judge(starts[name]) for name in args.starts}
     print("before PPO (solved, reward-model score):", before, flush=True)
-    fields = ["start", "reward", "beta", "lr", "seed", "steps", "sft_solved", "solved", "sft_rm_score", "rm_score",
+    fields = ["start", "reward", "beta", "lr", "seed", "steps", "n_score", "sft_solved", "solved", "sft_rm_score",
+              "rm_score",
               "first10_train_reward", "last10_train_reward", "last10_kl"]
     results = []
     for start in args.starts:
@@ -164,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
                     policy, history = run_ppo(starts[start], tok, rewards[reward], gen_train, beta, lr, seed,
                                               args.steps)
                     solved, proxy = judge(policy)
-                    row = {"start": start, "reward": reward, "beta": beta, "lr": lr, "seed": seed, "steps": args.steps,
+                    row = {"start": start, "reward": reward, "beta": beta, "lr": lr, "seed": seed,
+                           "steps": args.steps, "n_score": len(held_out),
                            "sft_solved": round(sft_solved, 4), "solved": round(solved, 4),
                            "sft_rm_score": round(sft_proxy, 4), "rm_score": round(proxy, 4),
                            "first10_train_reward": round(sum(h["score"] for h in history[:10]) / 10, 4),
@@ -172,13 +184,15 @@ def main(argv: list[str] | None = None) -> None:
                            "last10_kl": round(sum(h["kl"] for h in history[-10:]) / 10, 4)}
                     results.append(row)
                     print(row, f"{time.time() - t0:.0f} s", flush=True)
-                    write(args.out, fields, results, started)
+                    write(args.out, fields, results, started, argv)
 
 
-def write(path: Path, fields: list[str], results: list[dict], started: float) -> None:
-    header = (f"# scripts/ppo_sweep.py: notebook 08's SFT and reward model, PPO 4 prompts x 8 samples, 32 new tokens; "
-              f"held-out = first 30 checkable test tasks, greedy; measured on a CPU ({platform.machine()}, "
-              f"{runtime.CPU_THREADS} torch threads, torch {torch.__version__}) in {(time.time() - started) / 60:.0f} min\n")
+def write(path: Path, fields: list[str], results: list[dict], started: float, argv: list[str] | None) -> None:
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    header = (f"# scripts/ppo_sweep.py {command}: notebook 08's SFT and reward model, PPO 4 prompts x 8 samples, "
+              f"32 new tokens; solved = share of the held-out checkable tasks (n_score) answered right, greedy; "
+              f"measured on a CPU ({platform.machine()}, {runtime.CPU_THREADS} torch threads, "
+              f"torch {torch.__version__}) in {(time.time() - started) / 60:.0f} min\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         f.write(header)
