@@ -184,6 +184,18 @@ def test_a_wrong_answer_fails_with_a_message_and_no_traceback(name, answer):
     assert_fails_naming_it(checker(answer), answer)  # must not raise
 
 
+def raises_a_shape_error(*args, **kwargs):
+    return torch.ones(2, 3) @ torch.ones(2, 3)
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_a_pytorch_shape_error_fails_with_a_message_and_no_traceback(name):
+    result = EXERCISES[name][0](raises_a_shape_error)  # must not raise
+    assert result.status == FAILED, result
+    assert len(result.detail) > 20 and "Traceback" not in result.detail
+    assert str(result).startswith("❌")
+
+
 @pytest.mark.parametrize("name", EXERCISES)
 def test_an_unanswered_exercise_is_not_attempted(name):
     assert EXERCISES[name][0](not_yet).status == NOT_ATTEMPTED

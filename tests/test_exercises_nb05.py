@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 import torch
 
-from wrong_answers import assert_fails_naming_it, raises_key_error, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib.embeddings import sinusoidal_positions
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb05
@@ -72,11 +72,14 @@ EXERCISES = {"count_pairs": nb05.exercise_1, "merge": nb05.exercise_2, "embed": 
              "positions": nb05.exercise_4}
 
 
+SAYS = {raises_key_error: "raised KeyError", returns_none: "`return`", returns_text: "not text"}
+
+
 @pytest.mark.parametrize("name", EXERCISES)
 @wrong_kinds
 def test_a_non_answer_fails_with_a_message_not_a_traceback(name, answer):
     result = EXERCISES[name](answer)
-    assert_fails_naming_it(result, answer)
+    assert_fails_naming_it(result, answer, SAYS)
     if answer is raises_key_error:
         assert "line" in result.detail  # where in the learner's code
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from wrong_answers import assert_fails_naming_it, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb06
 
@@ -60,7 +60,8 @@ NB06_EXERCISES = [nb06.exercise_1, nb06.exercise_2, nb06.exercise_3, nb06.exerci
 @pytest.mark.parametrize("exercise", NB06_EXERCISES, ids=["split_heads", "causal_mask", "collapse", "block_parameters"])
 @wrong_kinds
 def test_nb06_a_non_answer_fails_with_a_message_not_a_traceback(exercise, answer):
-    assert_fails_naming_it(exercise(answer), answer)
+    says = {raises_key_error: "raised KeyError", returns_none: "`return`", returns_text: "not text"}
+    assert_fails_naming_it(exercise(answer), answer, says)
 
 
 def test_nb06_view_after_transpose_gets_the_memory_layout_hint():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wrong_answers import assert_fails_naming_it, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb07
 
@@ -41,7 +41,8 @@ def test_the_reference_answer_passes_and_the_unsolved_one_is_not_attempted(exerc
 @pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
 @wrong_kinds
 def test_an_answer_that_raises_or_returns_no_tensor_fails_with_a_message(exercise, answer):
-    assert_fails_naming_it(exercise(answer), answer)  # no traceback escapes
+    says = {raises_key_error: "KeyError", returns_none: "returned None", returns_text: "got str"}
+    assert_fails_naming_it(exercise(answer), answer, says)  # no traceback escapes
 
 
 def test_layer_norm_and_dropout_mistakes_are_named():

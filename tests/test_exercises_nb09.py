@@ -5,7 +5,7 @@ returns a str is a failed result that names the input and what came back."""
 import pytest
 import torch
 
-from wrong_answers import assert_fails_naming_it, raises_key_error, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib import chat
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb09
@@ -89,7 +89,9 @@ def test_the_reference_answer_passes(exercise):
 @pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
 @wrong_kinds
 def test_an_answer_that_raises_or_returns_none_or_a_str_fails_with_a_message(exercise, answer):
-    assert_fails_naming_it(exercise(answer), answer)  # no traceback escapes
+    says = {raises_key_error: "raised KeyError", returns_none: "None (does your function `return`",
+            returns_text: "'12.5'"}
+    assert_fails_naming_it(exercise(answer), answer, says)  # no traceback escapes
 
 
 def test_the_input_that_broke_the_answer_is_named():

@@ -7,7 +7,7 @@ import pytest
 from langchain_core.tools import ToolException, tool
 from qdrant_client import models
 
-from wrong_answers import assert_fails_naming_it, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb10
 
@@ -91,4 +91,5 @@ def test_an_answer_that_raises_or_returns_none_or_text_fails_with_a_message(exer
     if "@tool" in result.detail:  # exercise 3 refuses a plain function that returns: it must be a @tool
         assert exercise is nb10.exercise_3 and result.status == FAILED
     else:
-        assert_fails_naming_it(result, answer)
+        says = {raises_key_error: "KeyError", returns_none: "None", returns_text: "str"}
+        assert_fails_naming_it(result, answer, says)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from wrong_answers import assert_fails_naming_it, wrong_kinds
+from wrong_answers import assert_fails_naming_it, raises_key_error, returns_none, returns_text, wrong_kinds
 
 from course_lib.exercises import FAILED, NOT_ATTEMPTED, PASSED, nb11
 
@@ -39,8 +39,11 @@ def test_the_reference_answer_passes_and_the_unsolved_one_is_not_attempted(exerc
 @pytest.mark.parametrize("exercise", list(REFERENCE), ids=lambda e: e.__name__)
 @wrong_kinds
 def test_an_answer_that_raises_or_returns_the_wrong_kind_fails_with_a_message(exercise, answer):
+    says = {raises_key_error: "raised KeyError: 'missing'",
+            returns_none: "got None (does your function `return` its result?)",
+            returns_text: "got the string '12.5' (return the value itself, not text)"}
     result = exercise(answer)  # no traceback escapes
-    assert_fails_naming_it(result, answer)
+    assert_fails_naming_it(result, answer, says)
     assert INPUT_NAMED[exercise] in result.detail  # the input it failed on
 
 

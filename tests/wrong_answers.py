@@ -25,8 +25,11 @@ wrong_kinds = pytest.mark.parametrize("answer", list(WHAT_THE_MESSAGE_NAMES),
                                       ids=["raises", "returns None", "returns a str"])
 
 
-def assert_fails_naming_it(result, answer) -> None:
-    """`result` is ❌, without a traceback, and its message names the error or the kind that came back."""
+def assert_fails_naming_it(result, answer, says: dict | None = None) -> None:
+    """`result` is ❌, without a traceback, and its message names the error or the kind that came back;
+    `says` (answer -> text) adds the exact words a notebook's checkers use for each answer."""
     assert result.status == FAILED, result
-    assert str(result).startswith("❌") and "Traceback" not in result.detail
+    assert str(result).startswith("❌") and "Traceback" not in result.detail and len(result.detail) > 20
     assert any(word in result.detail for word in WHAT_THE_MESSAGE_NAMES[answer]), result.detail
+    if says is not None:
+        assert says[answer] in result.detail, (says[answer], result.detail)
