@@ -162,8 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     before = {name: judge(starts[name]) for name in args.starts}
     print("before PPO (solved, reward-model score):", before, flush=True)
     fields = ["start", "reward", "beta", "lr", "seed", "steps", "n_score", "sft_solved", "solved", "sft_rm_score",
-              "rm_score",
-              "first10_train_reward", "last10_train_reward", "last10_kl"]
+              "rm_score", "first10_train_reward", "last10_train_reward", "last10_kl"]
     results = []
     for start in args.starts:
       for reward in args.rewards:

@@ -8,7 +8,7 @@ checkable tasks it solves (greedy, `instruct.score`) and its mean loss on the an
 held-out pair (the same tokens for both, so the two losses compare). It writes data/sft_masking.csv,
 which notebook 08 reads. Seed 0 masked is the notebook's own SFT model.
 
-    nice env COURSE_THREADS=1 .venv/bin/python scripts/sft_masking.py            # 3 seeds x 2: ~15 min, 1 thread
+    nice env COURSE_THREADS=1 .venv/bin/python scripts/sft_masking.py            # 3 seeds x 2: ~5 min, 1 thread
     .venv/bin/python scripts/sft_masking.py --seeds 0 --steps 5 --tasks 3 --out /tmp/try.csv   # a quick try
 """
 
@@ -41,11 +41,9 @@ def answer_loss(model, tok, pairs, context_length: int) -> float:
     return model.eval().loss(inputs, targets).item()
 
 
-def run(seed: int, mask_prompt: bool, steps: int, n_tasks: int) -> dict:
-    """Notebook 08's SFT from the shipped tiny GPT with one seed, and what it scores on the held-out split."""
-    gpt, tok = train.load_tiny_gpt()  # loaded before seeding, as in the notebook
-    runtime.set_seed(seed)
-    rows = data.read_jsonl("instructions.jsonl")
+def run(gpt, tok, rows: list[dict], seed: int, mask_prompt: bool, steps: int, n_tasks: int) -> dict:
+    """Notebook 08's SFT of a copy of `gpt` with one seed, and what it scores on the held-out split."""
+    runtime.set_seed(seed)  # after loading the model, as in the notebook
     pairs = [(r["instruction"], r["response"]) for r in rows if r["split"] == "train"]
     test = [r for r in rows if r["split"] == "test"]
     ctx = gpt.config.context_length
@@ -72,9 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists() and not args.force:
         parser.error(f"--out: {args.out} exists; pass --force to overwrite it")
     started, results = time.time(), []
+    gpt, tok = train.load_tiny_gpt()
+    rows = data.read_jsonl("instructions.jsonl")
     for seed in args.seeds:
         for mask_prompt in (True, False):
-            results.append(run(seed, mask_prompt, args.steps, args.tasks))
+            results.append(run(gpt, tok, rows, seed, mask_prompt, args.steps, args.tasks))
             print(results[-1], f"{(time.time() - started) / 60:.1f} min", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="") as f:
